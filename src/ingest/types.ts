@@ -1,0 +1,55 @@
+import type { FileType } from "../store/types.js";
+
+/** A source after loading: plain text plus enough structure for the chunker. */
+export interface LoadedDocument {
+  /** Source id (see ChunkRecord.source). */
+  source: string;
+  fileType: FileType;
+  /** Language of a code file (`typescript`, `python`, ...), when fileType is `code`. */
+  language?: string;
+  /**
+   * Text to chunk. Markdown stays Markdown (headings drive chunking); HTML is converted to Markdown-ish
+   * text with `#` headings; PDF is page text; code and data files stay as they are.
+   */
+  text: string;
+  /** Title when the format has one (HTML <title>, PDF info, first Markdown H1). */
+  title?: string;
+  /** sha256 (hex) of the raw bytes, for incremental sync. */
+  sourceHash: string;
+}
+
+/** A chunk before embedding. */
+export interface TextChunk {
+  text: string;
+  headingPath: string[];
+  /** 0-based position within the source. */
+  position: number;
+  /** 1-based line range in LoadedDocument.text (0 when unknown). */
+  lineStart: number;
+  lineEnd: number;
+}
+
+export interface ChunkingOptions {
+  /** Upper bound on a chunk's length in characters. */
+  maxChars: number;
+  /** Characters repeated from the end of one chunk at the start of the next when a section is split. */
+  overlapChars: number;
+  /** Sections shorter than this are merged with the next sibling when they share a parent. 0 disables. */
+  minChars: number;
+}
+
+/** Why a file was not ingested; shown in the summary. */
+export type SkipReason =
+  | "binary"
+  | "undecodable"
+  | "too-large"
+  | "empty"
+  | "unsupported"
+  | "unreadable"
+  | "fetch-failed";
+
+export interface SkippedSource {
+  source: string;
+  reason: SkipReason;
+  detail?: string;
+}

@@ -14,6 +14,8 @@ export interface LoadedDocument {
   text: string;
   /** Title when the format has one (HTML <title>, PDF info, first Markdown H1). */
   title?: string;
+  /** Tags declared by the source itself (Markdown front matter `tags:` / `keywords:`). */
+  tags?: string[];
   /** sha256 (hex) of the raw bytes, for incremental sync. */
   sourceHash: string;
 }
@@ -34,7 +36,12 @@ export interface ChunkingOptions {
   maxChars: number;
   /** Characters repeated from the end of one chunk at the start of the next when a section is split. */
   overlapChars: number;
-  /** Sections shorter than this are merged with the next sibling when they share a parent. 0 disables. */
+  /**
+   * Merge threshold. A section shorter than this that is directly followed by a sub-section (a short intro)
+   * becomes the start of that sub-section's chunk when the result fits in maxChars; a heading with no body is
+   * always merged down. Siblings are never merged (each heading is its own topic). For code, definitions
+   * shorter than this are grouped with their neighbours. 0 disables merging.
+   */
   minChars: number;
 }
 

@@ -1,0 +1,109 @@
+/**
+ * Per-leaf metadata for the config schema: environment variable, how to parse it, secrecy and help text.
+ * A unit test checks that this table and `ConfigSchema` list exactly the same leaves.
+ */
+export interface KeyMeta {
+  /** Dotted path in the config object and file, e.g. `embed.openai.baseUrl`. */
+  path: string;
+  env: string;
+  /** How to read the env string: numbers, booleans and lists need converting. */
+  envType: "string" | "number" | "boolean" | "list";
+  secret?: boolean;
+  help: string;
+}
+
+export const CONFIG_KEYS: readonly KeyMeta[] = [
+  {
+    path: "store",
+    env: "MRAG_STORE",
+    envType: "string",
+    help: "a folder for the embedded store, or a Milvus URI (http://host:19530)",
+  },
+  { path: "collection", env: "MRAG_COLLECTION", envType: "string", help: "collection (table) name" },
+  {
+    path: "embedder",
+    env: "MRAG_EMBEDDER",
+    envType: "string",
+    help: "embedding model: builtin | hf:<model id or folder> | openai:<model>",
+  },
+  { path: "embed.batchSize", env: "MRAG_EMBED_BATCH_SIZE", envType: "number", help: "texts per embedding call" },
+  { path: "embed.timeoutMs", env: "MRAG_EMBED_TIMEOUT_MS", envType: "number", help: "timeout of one embedding call" },
+  {
+    path: "embed.maxRetries",
+    env: "MRAG_EMBED_MAX_RETRIES",
+    envType: "number",
+    help: "retries with backoff on transient embedding endpoint errors",
+  },
+  {
+    path: "embed.openai.baseUrl",
+    env: "MRAG_EMBED_BASE_URL",
+    envType: "string",
+    help: "OpenAI-compatible embeddings endpoint (Ollama: http://localhost:11434/v1)",
+  },
+  {
+    path: "embed.openai.apiKey",
+    env: "MRAG_EMBED_API_KEY",
+    envType: "string",
+    secret: true,
+    help: "API key for the embeddings endpoint (OPENAI_API_KEY is used when unset)",
+  },
+  {
+    path: "embed.openai.dimensions",
+    env: "MRAG_EMBED_DIMENSIONS",
+    envType: "number",
+    help: "ask the endpoint for this many dimensions (models that support it)",
+  },
+  {
+    path: "embed.hf.cacheDir",
+    env: "MRAG_HF_CACHE_DIR",
+    envType: "string",
+    help: "where hf: models are cached (default: transformers.js cache)",
+  },
+  {
+    path: "embed.hf.allowRemote",
+    env: "MRAG_HF_ALLOW_REMOTE",
+    envType: "boolean",
+    help: "allow hf: models to download from the Hugging Face hub on first use",
+  },
+  {
+    path: "ingest.maxFileBytes",
+    env: "MRAG_MAX_FILE_BYTES",
+    envType: "number",
+    help: "files larger than this many bytes are skipped",
+  },
+  { path: "ingest.chunkChars", env: "MRAG_CHUNK_CHARS", envType: "number", help: "maximum characters per chunk" },
+  {
+    path: "ingest.overlapChars",
+    env: "MRAG_CHUNK_OVERLAP",
+    envType: "number",
+    help: "characters of overlap when a long section is split",
+  },
+  {
+    path: "ingest.include",
+    env: "MRAG_INCLUDE",
+    envType: "list",
+    help: "glob patterns to include (default: every supported file type)",
+  },
+  { path: "ingest.exclude", env: "MRAG_EXCLUDE", envType: "list", help: "glob patterns to exclude" },
+  { path: "ingest.gitignore", env: "MRAG_GITIGNORE", envType: "boolean", help: "honour .gitignore files" },
+  {
+    path: "ingest.urlTimeoutMs",
+    env: "MRAG_URL_TIMEOUT_MS",
+    envType: "number",
+    help: "timeout when fetching an http(s) URL",
+  },
+  { path: "search.k", env: "MRAG_SEARCH_K", envType: "number", help: "default number of hits" },
+  { path: "search.mode", env: "MRAG_SEARCH_MODE", envType: "string", help: "default mode: hybrid | dense | keyword" },
+  {
+    path: "lockWaitMs",
+    env: "MRAG_LOCK_WAIT_MS",
+    envType: "number",
+    help: "how long a writer waits for another writer to finish (ms)",
+  },
+  {
+    path: "logLevel",
+    env: "MRAG_LOG_LEVEL",
+    envType: "string",
+    help: "stderr log level: debug|info|warn|error|silent",
+  },
+];

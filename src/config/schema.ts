@@ -1,0 +1,70 @@
+import { z } from "zod";
+import { SEARCH_MODES } from "../store/types.js";
+
+/**
+ * The whole configuration as one zod schema: the single source of types, allowed values and defaults.
+ * `keys.ts` adds, per leaf, the environment variable, whether it is a secret and a help line.
+ */
+const positiveInt = (max: number) => z.number().int().min(1).max(max);
+
+export const EMBEDDER_SPEC = /^(builtin|hf:.+|openai:.+)$/;
+
+export const ConfigSchema = z
+  .object({
+    store: z.string().min(1).default("./.mrag/data"),
+    collection: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "letters, digits, _ and -, starting with a letter, at most 64")
+      .default("mrag"),
+    embedder: z
+      .string()
+      .regex(EMBEDDER_SPEC, "must be `builtin`, `hf:<model id or folder>` or `openai:<model>`")
+      .default("builtin"),
+    embed: z
+      .object({
+        batchSize: positiveInt(2048).default(64),
+        timeoutMs: positiveInt(600_000).default(60_000),
+        maxRetries: z.number().int().min(0).max(10).default(3),
+        openai: z
+          .object({
+            baseUrl: z.url().default("https://api.openai.com/v1"),
+            apiKey: z.string().optional(),
+            dimensions: positiveInt(65_536).optional(),
+          })
+          .strict()
+          .prefault({}),
+        hf: z
+          .object({
+            cacheDir: z.string().min(1).optional(),
+            allowRemote: z.boolean().default(true),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    ingest: z
+      .object({
+        maxFileBytes: positiveInt(1024 * 1024 * 1024).default(10 * 1024 * 1024),
+        chunkChars: z.number().int().min(200).max(20_000).default(1500),
+        overlapChars: z.number().int().min(0).max(5_000).default(150),
+        include: z.array(z.string().min(1)).default([]),
+        exclude: z.array(z.string().min(1)).default([]),
+        gitignore: z.boolean().default(true),
+        urlTimeoutMs: positiveInt(600_000).default(20_000),
+      })
+      .strict()
+      .prefault({}),
+    search: z
+      .object({
+        k: z.number().int().min(1).max(100).default(8),
+        mode: z.enum(SEARCH_MODES).default("hybrid"),
+      })
+      .strict()
+      .prefault({}),
+    lockWaitMs: z.number().int().min(0).max(3_600_000).default(30_000),
+    logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  })
+  .strict();
+
+export type MragConfig = z.infer<typeof ConfigSchema>;

@@ -42,7 +42,10 @@ export interface ChunkRecord {
   tags: string[];
   /** sha256 (hex) of `text`. */
   contentHash: string;
-  /** sha256 (hex) of the whole source content it came from; drives incremental sync. */
+  /**
+   * Ingest fingerprint of the source it came from: sha256 of the raw bytes plus tags and chunking settings
+   * (see `ingestFingerprint`). Equal fingerprints mean an ingest has nothing to do; drives incremental sync.
+   */
   sourceHash: string;
   /** Epoch milliseconds of the ingest that wrote it. */
   ingestedAt: number;

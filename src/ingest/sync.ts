@@ -1,0 +1,270 @@
+import { readFile } from "node:fs/promises";
+import type { Embedder } from "../embed/types.js";
+import { IngestError, UsageError } from "../errors.js";
+import type { ChunkRecord, Collection, SourceReplacement } from "../store/types.js";
+import { chunkDocument } from "./chunk/index.js";
+import { sha256Hex } from "./hash.js";
+import { detectFileType, loadBytes, loadUrl } from "./loaders/index.js";
+import type { ChunkingOptions, LoadedDocument, SkippedSource, TextChunk } from "./types.js";
+import { discoverFiles } from "./walk.js";
+
+export interface IngestRequest {
+  /** Files, folders and http(s) URLs, as the user typed them. */
+  inputs: string[];
+  cwd: string;
+  include: string[];
+  exclude: string[];
+  gitignore: boolean;
+  maxFileBytes: number;
+  urlTimeoutMs: number;
+  chunking: ChunkingOptions;
+  /** Tags attached to every chunk of this ingest; a change of tags re-writes the source. */
+  tags: string[];
+  /** Remove sources under the given folders that no longer exist. */
+  prune: boolean;
+  /** Re-embed even unchanged sources (after changing chunk size, say). */
+  force: boolean;
+  /** Chunks embedded and written per store commit. */
+  batchChunks?: number;
+  signal?: AbortSignal;
+  onProgress?: (event: IngestProgress) => void;
+}
+
+export interface IngestProgress {
+  phase: "scan" | "ingest" | "prune" | "index" | "done";
+  /** Sources handled so far / in all (ingest phase). */
+  done: number;
+  total: number;
+  source?: string;
+}
+
+export interface IngestSummary {
+  added: string[];
+  updated: string[];
+  unchanged: string[];
+  removed: string[];
+  skipped: SkippedSource[];
+  chunksWritten: number;
+  chunksRemoved: number;
+  durationMs: number;
+}
+
+interface PreparedSource {
+  source: string;
+  doc: LoadedDocument;
+  chunks: TextChunk[];
+}
+
+const DEFAULT_BATCH_CHUNKS = 512;
+
+/** Bump when chunking changes in a way that should re-chunk unchanged files. */
+const CHUNKER_VERSION = 1;
+
+/** Deterministic chunk id: the same source, position and content always give the same id. */
+export function chunkId(source: string, position: number, contentHash: string): string {
+  return sha256Hex(`${source}\u0000${position}\u0000${contentHash}`).slice(0, 32);
+}
+
+/**
+ * What the embedder sees: the heading path gives a section's chunks their context. A chunk that starts with
+ * its own heading line gets only the parent headings, so the title is not counted twice.
+ */
+export function embeddingText(chunk: Pick<TextChunk, "text" | "headingPath">): string {
+  const path = chunk.headingPath;
+  if (path.length === 0) return chunk.text;
+  const firstLine = chunk.text.slice(0, chunk.text.indexOf("\n") >>> 0);
+  const own = path.at(-1) ?? "";
+  const context = firstLine.includes(own) ? path.slice(0, -1) : path;
+  return context.length > 0 ? `${context.join(" > ")}\n${chunk.text}` : chunk.text;
+}
+
+/**
+ * The fingerprint stored as `sourceHash`: the raw bytes' sha256 plus everything else that shapes the chunks
+ * (tags, chunking settings). The same fingerprint means there is nothing to do.
+ */
+export function ingestFingerprint(bytesHash: string, tags: readonly string[], chunking: ChunkingOptions): string {
+  const settings = `${chunking.maxChars},${chunking.overlapChars},${chunking.minChars}`;
+  return sha256Hex(`mrag-ingest-v${CHUNKER_VERSION}\u0000${bytesHash}\u0000${tags.join("\u0000")}\u0000${settings}`);
+}
+
+/**
+ * Incremental sync of files, folders and URLs into a collection. Unchanged sources (same bytes, same tags)
+ * are skipped by content hash; each changed source is replaced atomically (old and new chunks never
+ * coexist); with `prune`, sources under the given folders that disappeared are removed.
+ * The caller holds the store's write lock.
+ */
+export async function ingestSources(
+  collection: Collection,
+  embedder: Embedder,
+  request: IngestRequest,
+): Promise<IngestSummary> {
+  const started = Date.now();
+  const tags = [...new Set(request.tags)].sort();
+  const progress = request.onProgress ?? (() => {});
+  const summary: IngestSummary = {
+    added: [],
+    updated: [],
+    unchanged: [],
+    removed: [],
+    skipped: [],
+    chunksWritten: 0,
+    chunksRemoved: 0,
+    durationMs: 0,
+  };
+
+  progress({ phase: "scan", done: 0, total: 0 });
+  const discovered = await discoverFiles(request.inputs, {
+    cwd: request.cwd,
+    include: request.include,
+    exclude: request.exclude,
+    respectGitignore: request.gitignore,
+    maxFileBytes: request.maxFileBytes,
+  });
+  summary.skipped.push(...discovered.skipped);
+  const existing = new Map((await collection.listSources()).map((s) => [s.source, s]));
+  const seen = new Set<string>(discovered.skipped.map((s) => s.source));
+  const total = discovered.files.length + discovered.urls.length;
+  let done = 0;
+  let pending: PreparedSource[] = [];
+  let pendingChunks = 0;
+  const removals: SourceReplacement[] = [];
+
+  const flush = async () => {
+    if (pending.length === 0 && removals.length === 0) return;
+    const replacements = await embedPrepared(pending, embedder, tags);
+    replacements.push(...removals.splice(0));
+    await collection.replaceSources(replacements);
+    for (const r of replacements) summary.chunksWritten += r.chunks.length;
+    pending = [];
+    pendingChunks = 0;
+  };
+
+  const fingerprint = (bytesHash: string) => ingestFingerprint(bytesHash, tags, request.chunking);
+  const consider = async (source: string, load: () => Promise<LoadedDocument | SkippedSource>, bytesHash?: string) => {
+    throwIfAborted(request.signal);
+    seen.add(source);
+    const previous = existing.get(source);
+    const isUnchanged = (hash: string) => !request.force && previous?.sourceHash === fingerprint(hash);
+    if (bytesHash && isUnchanged(bytesHash)) {
+      summary.unchanged.push(source);
+      return;
+    }
+    const result = await load();
+    if ("reason" in result) {
+      summary.skipped.push(result);
+      return;
+    }
+    if (isUnchanged(result.sourceHash)) {
+      summary.unchanged.push(source);
+      return;
+    }
+    const loaded = { ...result, sourceHash: fingerprint(result.sourceHash) };
+    const chunks = chunkDocument(loaded, request.chunking);
+    if (chunks.length === 0) {
+      summary.skipped.push({ source, reason: "empty" });
+      if (previous) {
+        // The source now has no text: its old chunks are stale.
+        removals.push({ source, chunks: [] });
+        summary.removed.push(source);
+        summary.chunksRemoved += previous.chunks;
+      }
+      return;
+    }
+    pending.push({ source, doc: loaded, chunks });
+    pendingChunks += chunks.length;
+    (previous ? summary.updated : summary.added).push(source);
+    if (previous) summary.chunksRemoved += previous.chunks;
+    if (pendingChunks >= (request.batchChunks ?? DEFAULT_BATCH_CHUNKS)) await flush();
+  };
+
+  for (const file of discovered.files) {
+    progress({ phase: "ingest", done, total, source: file.source });
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file.absPath);
+    } catch (error) {
+      summary.skipped.push({ source: file.source, reason: "unreadable", detail: (error as Error).message });
+      seen.add(file.source);
+      done++;
+      continue;
+    }
+    await consider(
+      file.source,
+      async () => loadBytes(bytes, file.source, detectFileType(file.absPath)),
+      sha256Hex(bytes),
+    );
+    done++;
+  }
+  for (const url of discovered.urls) {
+    progress({ phase: "ingest", done, total, source: url });
+    await consider(url, () => loadUrl(url, { timeoutMs: request.urlTimeoutMs, maxBytes: request.maxFileBytes }));
+    done++;
+  }
+  await flush();
+
+  if (request.prune) {
+    progress({ phase: "prune", done, total });
+    const scopes = discovered.folders;
+    for (const source of existing.keys()) {
+      if (seen.has(source) || !scopes.some((scope) => inScope(source, scope))) continue;
+      throwIfAborted(request.signal);
+      summary.chunksRemoved += await collection.deleteSources({ source });
+      summary.removed.push(source);
+    }
+  }
+
+  if (summary.chunksWritten > 0 || summary.removed.length > 0) {
+    progress({ phase: "index", done, total });
+    await collection.optimize();
+  }
+  summary.durationMs = Date.now() - started;
+  progress({ phase: "done", done, total });
+  return summary;
+}
+
+/** A folder scope is a source-id prefix ending in `/`; `""` is the working directory (relative ids only). */
+function inScope(source: string, scope: string): boolean {
+  if (scope === "") return !source.startsWith("/") && !/^[a-z][a-z0-9+.-]*:\/\//i.test(source);
+  return source.startsWith(scope);
+}
+
+async function embedPrepared(
+  prepared: readonly PreparedSource[],
+  embedder: Embedder,
+  tags: string[],
+): Promise<SourceReplacement[]> {
+  const texts = prepared.flatMap((p) => p.chunks.map(embeddingText));
+  const vectors = texts.length > 0 ? await embedder.embedDocuments(texts) : [];
+  if (vectors.length !== texts.length) {
+    throw new IngestError(`the embedder returned ${vectors.length} vectors for ${texts.length} chunks`);
+  }
+  const now = Date.now();
+  let next = 0;
+  return prepared.map(({ source, doc, chunks }) => ({
+    source,
+    chunks: chunks.map((chunk): ChunkRecord => {
+      const chunkTags = doc.tags?.length ? [...new Set([...tags, ...doc.tags])].sort() : tags;
+      const contentHash = sha256Hex(chunk.text);
+      return {
+        id: chunkId(source, chunk.position, contentHash),
+        source,
+        text: chunk.text,
+        headingPath: chunk.headingPath,
+        position: chunk.position,
+        lineStart: chunk.lineStart,
+        lineEnd: chunk.lineEnd,
+        fileType: doc.fileType,
+        tags: chunkTags,
+        contentHash,
+        sourceHash: doc.sourceHash,
+        ingestedAt: now,
+        vector: vectors[next++] as Float32Array,
+      };
+    }),
+  }));
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted)
+    throw new UsageError("ingest cancelled; sources written so far are complete, the rest untouched");
+}

@@ -2,7 +2,7 @@
 export interface Embedder {
   /** Stable id recorded in every collection, e.g. `builtin:mrag-static-en@1`, `hf:Xenova/bge-small-en-v1.5`, `openai:nomic-embed-text`. */
   readonly modelId: string;
-  /** Vector length. Known after `init()` for providers that discover it from the first response. */
+  /** Vector length; 0 until `init()` for providers that discover it from the first response. */
   readonly dimension: number;
   /** Load the model or check the endpoint; idempotent. */
   init(): Promise<void>;

@@ -1,0 +1,9 @@
+/** Scale a vector to unit length in place (zero vectors stay zero) and return it. */
+export function l2Normalize(vector: Float32Array): Float32Array {
+  let sum = 0;
+  for (let i = 0; i < vector.length; i++) sum += (vector[i] as number) * (vector[i] as number);
+  if (sum === 0) return vector;
+  const inv = 1 / Math.sqrt(sum);
+  for (let i = 0; i < vector.length; i++) vector[i] = (vector[i] as number) * inv;
+  return vector;
+}

@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { hybridCandidates, RRF_K, reciprocalRankFusion } from "../../src/store/fusion.js";
+import type { SearchHit } from "../../src/store/types.js";
+
+const hit = (id: string, score = 0): SearchHit => ({
+  chunk: {
+    id,
+    source: `${id}.md`,
+    text: id,
+    headingPath: [],
+    position: 0,
+    lineStart: 0,
+    lineEnd: 0,
+    fileType: "markdown",
+    tags: [],
+    contentHash: "",
+    sourceHash: "",
+    ingestedAt: 0,
+  },
+  score,
+});
+const ids = (hits: SearchHit[]) => hits.map((h) => h.chunk.id);
+
+describe("reciprocal rank fusion", () => {
+  it("scores 1/(60+rank) summed over rankings, best first, deduplicated", () => {
+    const fused = reciprocalRankFusion(
+      [
+        [hit("a", 0.9), hit("b", 0.8), hit("c", 0.1)],
+        [hit("c", 12), hit("a", 7), hit("d", 1)],
+      ],
+      10,
+    );
+    expect(ids(fused)).toEqual(["a", "c", "b", "d"]);
+    expect(fused[0]!.score).toBeCloseTo(1 / 61 + 1 / 62, 12);
+    expect(fused[1]!.score).toBeCloseTo(1 / 63 + 1 / 61, 12);
+    expect(fused[2]!.score).toBeCloseTo(1 / 62, 12);
+    expect(fused[3]!.score).toBeCloseTo(1 / 63, 12);
+    expect(RRF_K).toBe(60);
+  });
+
+  it("limits, breaks ties by best rank then id, ignores repeats inside one ranking", () => {
+    const fused = reciprocalRankFusion(
+      [
+        [hit("x"), hit("y")],
+        [hit("y"), hit("x")],
+        [hit("z"), hit("z"), hit("w")],
+      ],
+      3,
+    );
+    expect(ids(fused)).toEqual(["x", "y", "z"]);
+    expect(fused[0]!.score).toBeCloseTo(fused[1]!.score, 12);
+    expect(reciprocalRankFusion([[hit("z"), hit("z"), hit("w")]], 5).map((h) => h.score)).toEqual([1 / 61, 1 / 62]);
+    expect(reciprocalRankFusion([], 5)).toEqual([]);
+    expect(reciprocalRankFusion([[hit("a")]], 0)).toEqual([]);
+  });
+
+  it("uses a deeper candidate list for each branch", () => {
+    expect(hybridCandidates(1)).toBe(50);
+    expect(hybridCandidates(10)).toBe(50);
+    expect(hybridCandidates(20)).toBe(80);
+    expect(hybridCandidates(100)).toBe(400);
+  });
+});

@@ -65,7 +65,12 @@ export function createContext(config: MragConfig, options: { cwd?: string; logge
       let pending = collections.get(cacheKey);
       if (!pending) {
         pending = (async () => {
-          const [s, e] = await Promise.all([context.store(), create ? context.embedder() : unloadedEmbedder()]);
+          // Providers that learn their dimension from the first response (openai:) must be initialised.
+          const describe = async () => {
+            const e = await unloadedEmbedder();
+            return e.dimension > 0 ? e : context.embedder();
+          };
+          const [s, e] = await Promise.all([context.store(), create ? context.embedder() : describe()]);
           return s.openCollection(config.collection, { modelId: e.modelId, dimension: e.dimension, create });
         })();
         pending.catch(() => collections.delete(cacheKey));

@@ -1,14 +1,20 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { CONFIG_KEYS, ConfigSchema, describeConfig, loadConfig } from "../../src/config/index.js";
 import { ConfigError } from "../../src/errors.js";
 
+const made: string[] = [];
 function tempDir(): string {
-  return mkdtempSync(path.join(tmpdir(), "mrag-config-"));
+  const dir = mkdtempSync(path.join(tmpdir(), "mrag-config-"));
+  made.push(dir);
+  return dir;
 }
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
 
 /** Dotted leaf paths of a zod object schema, found by parsing an empty object and walking the result. */
 function schemaLeaves(): string[] {

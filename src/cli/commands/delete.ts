@@ -6,10 +6,15 @@ export function registerDeleteCommand(program: Command): void {
   program
     .command("delete")
     .description("delete a source, or every source under a prefix (e.g. docs/old/)")
-    .argument("<source|prefix>", "an exact source id (see `mrag sources`) or a prefix")
+    .argument("[source|prefix]", "an exact source id (see `mrag sources`) or a prefix")
+    .option("--all", "delete every source in the collection (e.g. to re-index with another embedder)")
     .option("--json", "print as JSON")
-    .action(async (target: string, flags: { json?: boolean }, command: Command) => {
-      if (target.trim() === "") throw new UsageError("delete needs a source or a prefix; see `mrag sources`");
+    .action(async (given: string | undefined, flags: { json?: boolean; all?: boolean }, command: Command) => {
+      if (flags.all && given !== undefined) throw new UsageError("give either a source/prefix or --all, not both");
+      const target = flags.all ? "" : (given ?? "");
+      if (!flags.all && target.trim() === "") {
+        throw new UsageError("delete needs a source or a prefix (see `mrag sources`), or --all");
+      }
       const result = await withContext(command, {}, async (context) => {
         const store = await context.store();
         return store.withWriteLock(async () => {
@@ -23,7 +28,7 @@ export function registerDeleteCommand(program: Command): void {
           return { sources: sources.map((s) => s.source), chunks };
         }, context.config.lockWaitMs);
       });
-      if (result.sources.length === 0) {
+      if (result.sources.length === 0 && !flags.all) {
         throw new UsageError(`no source is "${target}" or starts with it; see \`mrag sources\``);
       }
       if (flags.json) printJson({ removed: result.sources, chunksRemoved: result.chunks });

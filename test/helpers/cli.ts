@@ -1,0 +1,34 @@
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { REPO_ROOT } from "./workspace.js";
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export const MRAG_BIN = path.join(REPO_ROOT, "bin", "mrag.js");
+
+/** Run the built CLI (`bin/mrag.js` -> `dist/`) as a user would, with no inherited MRAG_* settings. */
+export function runMrag(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("MRAG_")) env[k] = v;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MRAG_BIN, ...args], {
+      cwd: options.cwd,
+      env: { ...env, ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -1,0 +1,361 @@
+/** Markdown tables for the console and for docs/benchmarks.md, from the children's results. */
+import type {
+  ColdStartResult,
+  ColdStats,
+  IngestResult,
+  SearchBuildResult,
+  SearchPrepareResult,
+  SearchQueryResult,
+} from "./results.js";
+import { fmt, type LatencySummary } from "./util.js";
+
+export interface Failure {
+  step: string;
+  exit: number | string | null;
+}
+
+export interface SizeOutcome {
+  size: number;
+  build?: SearchBuildResult;
+  query?: SearchQueryResult;
+  buildWallSeconds?: number;
+  queryWallSeconds?: number;
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryGb: number;
+  node: string;
+  os: string;
+  date: string;
+  /** 1-minute load average when the run started and when it ended (other work on the machine skews numbers). */
+  loadStart: number;
+  loadEnd: number;
+}
+
+export interface Report {
+  machine: Machine;
+  command: string;
+  totalSeconds: number;
+  benchmarks: string[];
+  ingest: IngestResult[];
+  prepare?: SearchPrepareResult;
+  sizes: SizeOutcome[];
+  cold?: ColdStartResult;
+  failures: Failure[];
+  options: { noise: number; rounds: number; batch: number; runs: number };
+}
+
+const mb = (bytes: number) => bytes / (1024 * 1024);
+const int = (n: number) => Math.round(n).toLocaleString("en-US");
+const row = (cells: readonly (string | number)[]) => `| ${cells.join(" | ")} |`;
+const table = (head: readonly string[], rows: readonly (readonly (string | number)[])[]) =>
+  [row(head), row(head.map(() => "---")), ...rows.map(row)].join("\n");
+
+interface Goal {
+  goal: string;
+  target: string;
+  measured: string;
+  met: boolean | undefined;
+}
+
+function goals(r: Report): Goal[] {
+  const md = r.ingest.find((i) => i.corpus === "markdown");
+  const at100k = r.sizes.find((s) => s.size === 100_000)?.query;
+  const out: Goal[] = [];
+  const ran = (name: string) => r.benchmarks.includes(name);
+  if (ran("ingest")) {
+    out.push({
+      goal: "ingest throughput, builtin embedder (Markdown corpus, runIngest end to end)",
+      target: ">= 1,000 chunks/s",
+      measured: md
+        ? `${int(md.chunksPerSecond)} chunks/s (${int(md.chunksPerSecondE2e)} incl. model load)`
+        : "not measured",
+      met: md ? md.chunksPerSecond >= 1000 : undefined,
+    });
+  }
+  if (ran("search")) {
+    const h = at100k?.modes.hybrid;
+    out.push(
+      {
+        goal: "hybrid search p50 at 100k chunks",
+        target: "<= 10 ms",
+        measured: h ? `${fmt(h.p50)} ms` : "not measured",
+        met: h ? h.p50 <= 10 : undefined,
+      },
+      {
+        goal: "hybrid search p99 at 100k chunks",
+        target: "<= 30 ms",
+        measured: h ? `${fmt(h.p99)} ms` : "not measured",
+        met: h ? h.p99 <= 30 : undefined,
+      },
+      {
+        goal: "dense recall@10 vs exact at 100k chunks",
+        target: ">= 0.95",
+        measured: at100k ? fmt(at100k.denseRecallAt10, 3) : "not measured",
+        met: at100k ? at100k.denseRecallAt10 >= 0.95 : undefined,
+      },
+      {
+        goal: "peak RSS of the search process at 100k chunks (store + model)",
+        target: "< 1 GB",
+        measured: at100k ? `${int(at100k.peakRssMb)} MB` : "not measured",
+        met: at100k ? at100k.peakRssMb < 1024 : undefined,
+      },
+    );
+  }
+  if (ran("cold")) {
+    for (const mode of ["hybrid", "keyword"] as const) {
+      const c = r.cold?.[mode];
+      out.push({
+        goal: `cold start \`mrag search --mode ${mode} --json\` (milvus-faq store)`,
+        target: "< 1.5 s",
+        measured: c ? `${fmt(c.median, 2)} s (median of ${c.runs})` : "not measured",
+        met: c ? c.median < 1.5 : undefined,
+      });
+    }
+  }
+  return out;
+}
+
+const verdict = (met: boolean | undefined) => (met === undefined ? "not measured" : met ? "met" : "**not met**");
+
+function ingestSection(r: Report): string {
+  if (r.ingest.length === 0) return "";
+  const name = (i: IngestResult) => (i.corpus === "faq" ? "milvus-faq" : "Markdown ~10 MB");
+  const main = table(
+    [
+      "corpus",
+      "files",
+      "MB",
+      "chunks",
+      "runIngest s (incl. model load)",
+      "chunks/s (model loaded)",
+      "chunks/s (incl. load)",
+      "embed only, chunks/s",
+      "TS baseline, chunks/s",
+      "store MB",
+      "peak RSS MB",
+    ],
+    r.ingest.map((i) => [
+      `${name(i)}${i.runs > 1 ? ` (median of ${i.runs})` : ""}`,
+      i.files,
+      fmt(mb(i.bytes), 2),
+      int(i.chunks),
+      fmt(i.e2eSeconds, 2),
+      int(i.chunksPerSecond),
+      int(i.chunksPerSecondE2e),
+      int(i.embedOnly.chunksPerSecond),
+      int(i.baseline.chunksPerSecond),
+      fmt(mb(i.storeBytes), 1),
+      int(i.peakRssMb),
+    ]),
+  );
+  const pct = (part: number, whole: number) => `${fmt(part, 2)} s (${Math.round((100 * part) / whole)}%)`;
+  const stages = table(
+    [
+      "corpus",
+      "model load",
+      "discover + load + chunk",
+      "embedding",
+      "store writes",
+      "index build (optimize)",
+      "store reads",
+    ],
+    r.ingest.map((i) => [
+      name(i),
+      pct(i.stages.modelLoad, i.e2eSeconds),
+      pct(i.stages.discoverLoadChunk, i.e2eSeconds),
+      pct(i.stages.embed, i.e2eSeconds),
+      `${pct(i.stages.storeWrite, i.e2eSeconds)} in ${i.stages.storeWriteCalls} commit(s)`,
+      pct(i.stages.index, i.e2eSeconds),
+      pct(i.stages.storeRead, i.e2eSeconds),
+    ]),
+  );
+  const commits = r.ingest
+    .filter((i) => i.stages.storeWriteCalls > 1)
+    .map(
+      (i) =>
+        `${name(i)}: ${i.stages.storeWriteCalls} commits (replaceSources), first ${fmt(i.stages.commitMs.first)} ms, ` +
+        `median ${fmt(i.stages.commitMs.median)} ms, last ${fmt(i.stages.commitMs.last)} ms, slowest ` +
+        `${fmt(i.stages.commitMs.max)} ms.`,
+    )
+    .join(" ");
+  const direct = table(
+    ["corpus", "discoverFiles", "read + loadFile", "chunkDocument", "embedDocuments only", "TS baseline"],
+    r.ingest.map((i) => [
+      name(i),
+      `${fmt(i.direct.discover, 3)} s`,
+      `${fmt(i.direct.load, 2)} s`,
+      `${fmt(i.direct.chunk, 2)} s`,
+      `${fmt(i.embedOnly.seconds, 2)} s`,
+      `${fmt(i.baseline.seconds, 2)} s`,
+    ]),
+  );
+  const md = r.ingest.find((i) => i.markdown)?.markdown;
+  const corpusNote = md
+    ? `The Markdown corpus: ${md.files} files, ${fmt(mb(md.bytes), 2)} MB (${Object.entries(md.byRoot)
+        .map(([k, v]) => `${v} from ${k}`)
+        .join(", ")}; ${md.changelogFiles} changelog-like files; ${md.duplicatesSkipped} duplicates skipped).`
+    : "";
+  return [
+    "### Ingest",
+    "",
+    main,
+    "",
+    "Where runIngest's time goes (instrumented embedder and collection; percentages of the end-to-end time):",
+    "",
+    stages,
+    "",
+    commits,
+    "",
+    "The same stages called directly, and the chunk texts embedded without a store:",
+    "",
+    direct,
+    "",
+    corpusNote,
+  ].join("\n");
+}
+
+const lat = (s: LatencySummary | undefined) => (s ? [fmt(s.p50), fmt(s.p95), fmt(s.p99)] : ["n/a", "n/a", "n/a"]);
+
+function searchSection(r: Report): string {
+  if (r.sizes.length === 0) return "";
+  const p = r.prepare;
+  const intro = p
+    ? `Real vectors: ${int(p.markdownChunks)} Markdown chunks + ${int(p.hotpotPassages)} hotpotqa passages ` +
+      `embedded with \`${p.modelId}\` (${p.dimension}-d) in ${fmt(p.embedSeconds, 1)} s; ${p.queries} queries ` +
+      `(100 hotpotqa questions + ${p.queries - 100} Milvus-style questions), each timed ${r.options.rounds}x per ` +
+      `mode after a warm-up, k = 10. Beyond the real rows, synthetic rows: a real vector + Gaussian noise of norm ` +
+      `${r.options.noise}, renormalised, carrying that real chunk's text. Upserts in batches of ${int(r.options.batch)}.` +
+      (r.sizes[0]?.build ? ` LanceDB ran with LANCE_CPU_THREADS=${r.sizes[0].build.lanceCpuThreads}.` : "")
+    : "";
+  const build = table(
+    [
+      "rows",
+      "real + synthetic",
+      "insert s",
+      "optimize s",
+      "indexes after optimize",
+      "store MB",
+      "build RSS MB",
+      "query RSS MB (after open)",
+      "query RSS MB (peak)",
+      "open s",
+      "dense recall@10",
+    ],
+    r.sizes.map((s) => {
+      const b = s.build;
+      const q = s.query;
+      return [
+        int(s.size),
+        b ? `${int(b.realRows)} + ${int(b.syntheticRows)}` : "failed",
+        b ? fmt(b.insertSeconds, 1) : "n/a",
+        b
+          ? b.optimizeTimedOut
+            ? `**hung** (gave up after ${fmt(b.optimizeSeconds, 0)})`
+            : fmt(b.optimizeSeconds, 1)
+          : "n/a",
+        b
+          ? Object.entries(b.indexes)
+              .map(([k, v]) => `${k}: ${String(v)}`)
+              .join(", ")
+          : "n/a",
+        b ? int(mb(b.storeBytes)) : "n/a",
+        b ? int(b.peakRssMb) : "n/a",
+        q ? int(q.rssAfterOpenMb) : "n/a",
+        q ? int(q.peakRssMb) : "failed",
+        q ? fmt(q.openSeconds, 2) : "n/a",
+        q ? fmt(q.denseRecallAt10, 3) : "n/a",
+      ];
+    }),
+  );
+  const latencyRows: (string | number)[][] = [];
+  for (const s of r.sizes) {
+    const q = s.query;
+    const add = (what: string, summary: LatencySummary | undefined) =>
+      latencyRows.push([int(s.size), what, ...lat(summary), summary ? fmt(summary.mean) : "n/a"]);
+    add("hybrid (Collection.search, k=10)", q?.modes.hybrid);
+    add("dense (k=10)", q?.modes.dense);
+    add("keyword / BM25 (k=10)", q?.modes.keyword);
+    add("hybrid's dense branch alone (k=50)", q?.modes["dense@50"]);
+    add("hybrid's keyword branch alone (k=50)", q?.modes["keyword@50"]);
+    add("TS brute-force dense scan (exact, k=10)", s.build?.bruteForce);
+    add("embedQuery (builtin model)", q?.embedQuery);
+  }
+  const latency = table(["rows", "what", "p50 ms", "p95 ms", "p99 ms", "mean ms"], latencyRows);
+  const first = r.sizes
+    .filter((s) => s.query)
+    .map((s) => {
+      const f = s.query!.firstQueryMs;
+      return `${int(s.size)}: keyword ${fmt(f.keyword)} ms, dense ${fmt(f.dense)} ms, hybrid ${fmt(f.hybrid)} ms`;
+    })
+    .join("; ");
+  return [
+    "### Search",
+    "",
+    intro,
+    "",
+    build,
+    "",
+    latency,
+    "",
+    first ? `First query after opening the store (before warm-up): ${first}.` : "",
+  ].join("\n");
+}
+
+function coldSection(r: Report): string {
+  const c = r.cold;
+  if (!c) return "";
+  const line = (what: string, s: ColdStats) => [what, fmt(s.median, 3), fmt(s.min, 3), fmt(s.max, 3)];
+  return [
+    "### Cold start",
+    "",
+    `\`node bin/mrag.js ...\` from spawn to exit, one warm-up then ${c.hybrid.runs} timed runs; store: the ` +
+      `milvus-faq (${c.storeChunks} chunks, ingested by \`mrag ingest\` in ${fmt(c.ingestSeconds, 2)} s).`,
+    "",
+    table(
+      ["command", "median s", "min s", "max s"],
+      [
+        line("`mrag --help`", c.help),
+        line("`mrag --version`", c.version),
+        line('`mrag search "…" --json --mode keyword` (no model)', c.keyword),
+        line('`mrag search "…" --json --mode hybrid` (loads the model)', c.hybrid),
+        line('`mrag search "…" --json --mode dense`', c.dense),
+      ],
+    ),
+  ].join("\n");
+}
+
+/** The generated part of docs/benchmarks.md (and what run.js prints). */
+export function renderReport(r: Report): string {
+  const m = r.machine;
+  const g = goals(r);
+  const parts = [
+    `Measured ${m.date} on ${m.cpu} (${m.cores} cores), ${fmt(m.memoryGb, 1)} GB RAM, ${m.os}, Node ${m.node}; ` +
+      `1-minute load average ${fmt(m.loadStart, 2)} at the start, ${fmt(m.loadEnd, 2)} at the end.`,
+    "",
+    `Command: \`${r.command}\` (benchmarks: ${r.benchmarks.join(", ")}); the whole run took ` +
+      `${fmt(r.totalSeconds / 60, 1)} min.`,
+    "",
+    "### Goals",
+    "",
+    table(
+      ["goal", "target", "measured", "status"],
+      g.map((x) => [x.goal, x.target, x.measured, verdict(x.met)]),
+    ),
+    "",
+    r.failures.length > 0
+      ? `Failed steps: ${r.failures.map((f) => `${f.step} (exit ${String(f.exit)})`).join(", ")}.\n`
+      : "",
+    ingestSection(r),
+    "",
+    searchSection(r),
+    "",
+    coldSection(r),
+  ];
+  return `${parts
+    .join("\n")
+    .replace(/\n{3,}/g, "\n\n")
+    .trim()}\n`;
+}

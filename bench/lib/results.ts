@@ -1,0 +1,112 @@
+/** The JSON each benchmark child hands back to bench/run.ts. */
+import type { MarkdownCorpus } from "./corpus.js";
+import type { LatencySummary } from "./util.js";
+
+export interface Throughput {
+  seconds: number;
+  chunksPerSecond: number;
+}
+
+export interface IngestResult {
+  corpus: "faq" | "markdown";
+  files: number;
+  bytes: number;
+  chunks: number;
+  /** End-to-end runs into a fresh store; numbers below are medians over them. */
+  runs: number;
+  /** runIngest wall time including loading the model. */
+  e2eSeconds: number;
+  /** runIngest wall time minus model loading. */
+  ingestSeconds: number;
+  chunksPerSecond: number;
+  chunksPerSecondE2e: number;
+  /** Where runIngest's time went (seconds), from the instrumented context. */
+  stages: {
+    modelLoad: number;
+    /** Discovery, reading, loading, chunking, ids and hashes: runIngest time not spent in the calls below. */
+    discoverLoadChunk: number;
+    embed: number;
+    storeWrite: number;
+    storeWriteCalls: number;
+    /** Per-commit durations (ms) of the last run. */
+    commitMs: { first: number; median: number; last: number; max: number };
+    index: number;
+    storeRead: number;
+  };
+  /** The same stages timed by calling the ingest functions directly (second pass). */
+  direct: { discover: number; load: number; chunk: number };
+  /** embedDocuments on the same chunk texts in batches of 512, model loaded, nothing stored. */
+  embedOnly: Throughput;
+  /** Plain TypeScript: tokenise, sum hashed static rows, normalise, append to a Float32Array. */
+  baseline: Throughput;
+  storeBytes: number;
+  peakRssMb: number;
+  markdown?: MarkdownCorpus;
+}
+
+export interface SearchPrepareResult {
+  modelId: string;
+  dimension: number;
+  markdownChunks: number;
+  hotpotPassages: number;
+  queries: number;
+  embedSeconds: number;
+  markdown: MarkdownCorpus;
+}
+
+export interface SearchBuildResult {
+  size: number;
+  realRows: number;
+  syntheticRows: number;
+  noise: number;
+  /** Mean cosine between a synthetic vector and the real vector it was made from. */
+  syntheticCosine: number;
+  generateSeconds: number;
+  batchSize: number;
+  insertSeconds: number;
+  /** Slowest single upsert batch. */
+  insertMaxBatchSeconds: number;
+  optimizeSeconds: number;
+  /** optimize() had not finished after the timeout (a LanceDB full-text index deadlock, see docs/benchmarks.md). */
+  optimizeTimedOut: boolean;
+  /** LANCE_CPU_THREADS the build ran with ("default" = unset, LanceDB uses the core count). */
+  lanceCpuThreads: string;
+  indexes: Record<string, string | boolean>;
+  storeBytes: number;
+  /** Plain TypeScript exact scan (Float32Array dot products + top-10 heap), per query. */
+  bruteForce: LatencySummary;
+  peakRssMb: number;
+}
+
+export type MeasuredMode = "hybrid" | "dense" | "keyword" | "dense@50" | "keyword@50";
+
+export interface SearchQueryResult {
+  size: number;
+  queries: number;
+  rounds: number;
+  openSeconds: number;
+  modelLoadSeconds: number;
+  firstQueryMs: Record<"hybrid" | "dense" | "keyword", number>;
+  embedQuery: LatencySummary;
+  modes: Record<MeasuredMode, LatencySummary>;
+  denseRecallAt10: number;
+  rssAfterOpenMb: number;
+  peakRssMb: number;
+}
+
+export interface ColdStats {
+  runs: number;
+  median: number;
+  min: number;
+  max: number;
+}
+
+export interface ColdStartResult {
+  storeChunks: number;
+  ingestSeconds: number;
+  help: ColdStats;
+  version: ColdStats;
+  keyword: ColdStats;
+  hybrid: ColdStats;
+  dense: ColdStats;
+}

@@ -151,21 +151,24 @@ async function build(
     ]);
     clearTimeout(timer);
     const optimizeSeconds = (performance.now() - t0) / 1000;
+    const written = {
+      size,
+      realRows: realUsed,
+      syntheticRows: size - realUsed,
+      noise,
+      syntheticCosine: size > realUsed ? cosSum / (size - realUsed) : Number.NaN,
+      generateSeconds,
+      batchSize,
+      insertSeconds,
+      insertMaxBatchSeconds: slowest / 1000,
+      optimizeSeconds,
+      lanceCpuThreads: process.env.LANCE_CPU_THREADS ?? "default",
+    };
     if (!finished) {
       log(`[${size}] optimize() still running after ${fmt(optimizeSeconds)} s (cpu ${cpuSeconds()} s); giving up`);
       return {
-        size,
-        realRows: realUsed,
-        syntheticRows: size - realUsed,
-        noise,
-        syntheticCosine: size > realUsed ? cosSum / (size - realUsed) : Number.NaN,
-        generateSeconds,
-        batchSize,
-        insertSeconds,
-        insertMaxBatchSeconds: slowest / 1000,
-        optimizeSeconds,
+        ...written,
         optimizeTimedOut: true,
-        lanceCpuThreads: process.env.LANCE_CPU_THREADS ?? "default",
         indexes: {},
         storeBytes: await folderBytes(storeDir),
         bruteForce: summarize([]),
@@ -186,18 +189,8 @@ async function build(
     }
     await writeTruth(work, size, truth);
     result = {
-      size,
-      realRows: realUsed,
-      syntheticRows: size - realUsed,
-      noise,
-      syntheticCosine: size > realUsed ? cosSum / (size - realUsed) : Number.NaN,
-      generateSeconds,
-      batchSize,
-      insertSeconds,
-      insertMaxBatchSeconds: slowest / 1000,
-      optimizeSeconds,
+      ...written,
       optimizeTimedOut: false,
-      lanceCpuThreads: process.env.LANCE_CPU_THREADS ?? "default",
       indexes: stats.indexes,
       storeBytes: await folderBytes(storeDir),
       bruteForce: summarize(times),

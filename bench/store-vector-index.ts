@@ -19,27 +19,12 @@ import { parseArgs } from "node:util";
 import { type EmbeddedCollection, vectorIndexPartitions } from "../src/store/embedded/collection.js";
 import { type EmbeddedStore, openEmbeddedStore } from "../src/store/embedded/store.js";
 import type { ChunkRecord, Collection, SearchRequest } from "../src/store/types.js";
+import { gaussian, prng } from "./lib/util.js";
 
 const DIM = 256;
 const K = 10;
 const CHUNKS_PER_SOURCE = 20;
 const SOURCES_PER_WRITE = 50;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function gaussian(random: () => number): number {
-  const u = Math.max(random(), 1e-12);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
-}
 
 function normalise(v: Float32Array): Float32Array {
   let n = 0;

@@ -72,7 +72,7 @@ export function chunkId(source: string, position: number, contentHash: string): 
 export function embeddingText(chunk: Pick<TextChunk, "text" | "headingPath">): string {
   const path = chunk.headingPath;
   if (path.length === 0) return chunk.text;
-  const firstLine = chunk.text.slice(0, chunk.text.indexOf("\n") >>> 0);
+  const firstLine = chunk.text.split("\n", 1)[0] ?? "";
   const own = path.at(-1) ?? "";
   const context = firstLine.includes(own) ? path.slice(0, -1) : path;
   return context.length > 0 ? `${context.join(" > ")}\n${chunk.text}` : chunk.text;

@@ -62,6 +62,26 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    server: z
+      .object({
+        readOnly: z.boolean().default(false),
+        allowRoots: z.array(z.string().min(1)).default([]),
+        maxOutputTokens: z.number().int().min(500).max(200_000).default(8000),
+      })
+      .strict()
+      .prefault({}),
+    http: z
+      .object({
+        host: z.string().min(1).default("127.0.0.1"),
+        port: z.number().int().min(0).max(65_535).default(3000),
+        token: z.string().min(16, "use at least 16 characters (e.g. `openssl rand -hex 32`)").optional(),
+        stateless: z.boolean().default(false),
+        maxBodyBytes: positiveInt(256 * 1024 * 1024).default(4 * 1024 * 1024),
+        allowedHosts: z.array(z.string().min(1)).default([]),
+        allowedOrigins: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .prefault({}),
     lockWaitMs: z.number().int().min(0).max(3_600_000).default(30_000),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   })

@@ -11,6 +11,8 @@ import { discoverFiles } from "./walk.js";
 export interface IngestRequest {
   /** Files, folders and http(s) URLs, as the user typed them. */
   inputs: string[];
+  /** Documents given as text (MCP `ingest`); `source` is their id, its extension picks the format. */
+  texts?: InlineText[];
   cwd: string;
   include: string[];
   exclude: string[];
@@ -24,11 +26,21 @@ export interface IngestRequest {
   prune: boolean;
   /** Re-embed even unchanged sources (after changing chunk size, say). */
   force: boolean;
+  /** Folders the walk never enters (the embedded store's folder). */
+  skipFolders?: string[];
   /** Chunks embedded and written per store commit. */
   batchChunks?: number;
   signal?: AbortSignal;
   onProgress?: (event: IngestProgress) => void;
 }
+
+export interface InlineText {
+  source: string;
+  text: string;
+}
+
+/** Inline texts get ids under this scheme, so that pruning a folder never removes them. */
+export const INLINE_SOURCE_PREFIX = "inline:";
 
 export interface IngestProgress {
   phase: "scan" | "ingest" | "prune" | "index" | "done";
@@ -119,11 +131,13 @@ export async function ingestSources(
     exclude: request.exclude,
     respectGitignore: request.gitignore,
     maxFileBytes: request.maxFileBytes,
+    ...(request.skipFolders ? { skipFolders: request.skipFolders } : {}),
   });
   summary.skipped.push(...discovered.skipped);
   const existing = new Map((await collection.listSources()).map((s) => [s.source, s]));
   const seen = new Set<string>(discovered.skipped.map((s) => s.source));
-  const total = discovered.files.length + discovered.urls.length;
+  const texts = request.texts ?? [];
+  const total = discovered.files.length + discovered.urls.length + texts.length;
   let done = 0;
   let pending: PreparedSource[] = [];
   let pendingChunks = 0;
@@ -200,6 +214,13 @@ export async function ingestSources(
     await consider(url, () => loadUrl(url, { timeoutMs: request.urlTimeoutMs, maxBytes: request.maxFileBytes }));
     done++;
   }
+  for (const inline of texts) {
+    progress({ phase: "ingest", done, total, source: inline.source });
+    const bytes = Buffer.from(inline.text, "utf8");
+    const type = detectFileType(inline.source) ?? { fileType: "markdown" as const };
+    await consider(inline.source, async () => loadBytes(bytes, inline.source, type), sha256Hex(bytes));
+    done++;
+  }
   await flush();
 
   if (request.prune) {
@@ -224,7 +245,11 @@ export async function ingestSources(
 
 /** A folder scope is a source-id prefix ending in `/`; `""` is the working directory (relative ids only). */
 function inScope(source: string, scope: string): boolean {
-  if (scope === "") return !source.startsWith("/") && !/^[a-z][a-z0-9+.-]*:\/\//i.test(source);
+  if (scope === "") {
+    return (
+      !source.startsWith("/") && !source.startsWith(INLINE_SOURCE_PREFIX) && !/^[a-z][a-z0-9+.-]*:\/\//i.test(source)
+    );
+  }
   return source.startsWith(scope);
 }
 

@@ -29,6 +29,8 @@ export interface DiscoverOptions {
   followSymlinks?: boolean;
   /** Walk dot-files and dot-folders (`.github/`, `.env`). Default false. */
   includeHidden?: boolean;
+  /** Absolute folders never entered, e.g. the embedded store's own folder when it sits among the documents. */
+  skipFolders?: string[];
 }
 
 export interface DiscoveredFile {
@@ -167,6 +169,7 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
   const respectGitignore = options.respectGitignore ?? true;
   const followSymlinks = options.followSymlinks ?? false;
   const includeHidden = options.includeHidden ?? false;
+  const skipFolders = new Set((options.skipFolders ?? []).map((f) => path.resolve(cwd, f)));
   const includeIg =
     options.include !== undefined && options.include.length > 0 ? ignore().add(options.include) : undefined;
   const excludeIg =
@@ -243,7 +246,7 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
         }
         const rel = toPosix(path.relative(root, abs));
         if (isDir) {
-          if (ALWAYS_SKIPPED_DIRS.has(name)) continue;
+          if (ALWAYS_SKIPPED_DIRS.has(name) || skipFolders.has(abs)) continue;
           if (respectGitignore && gitIgnored(rules, abs, true)) continue;
           if (excludeIg !== undefined && matches(excludeIg, rel, abs, true)) continue;
           if (entry.isSymbolicLink() && inChain(chain, real)) continue; // a link back to an enclosing folder

@@ -1,9 +1,22 @@
+import path from "node:path";
+import { z } from "zod";
+import { UsageError } from "../errors.js";
 import { DEFAULT_MIN_CHARS } from "../ingest/chunk/index.js";
-import { type IngestProgress, type IngestSummary, ingestSources } from "../ingest/sync.js";
+import { normalizeUrl } from "../ingest/loaders/url.js";
+import {
+  INLINE_SOURCE_PREFIX,
+  type IngestProgress,
+  type IngestSummary,
+  type InlineText,
+  ingestSources,
+} from "../ingest/sync.js";
 import type { MragContext } from "./context.js";
+import { checkAllowedPath, resolveAllowedRoots } from "./roots.js";
+import { defineTool } from "./tool.js";
 
 export interface IngestOperation {
   inputs: string[];
+  texts?: InlineText[];
   tags?: string[];
   prune?: boolean;
   force?: boolean;
@@ -13,7 +26,7 @@ export interface IngestOperation {
 
 /**
  * Ingest into the configured collection under the store's write lock, with chunking and file limits from
- * the config. The CLI and (later) the MCP `ingest` tool both call this.
+ * the config. The CLI and the MCP `ingest` tool both call this.
  */
 export async function runIngest(context: MragContext, operation: IngestOperation): Promise<IngestSummary> {
   const { config } = context;
@@ -22,7 +35,10 @@ export async function runIngest(context: MragContext, operation: IngestOperation
     const collection = await context.collection({ create: true });
     return ingestSources(collection, await context.embedder(), {
       inputs: operation.inputs,
+      ...(operation.texts ? { texts: operation.texts } : {}),
       cwd: context.cwd,
+      // An embedded store kept among the documents must not ingest its own files.
+      ...(store.kind === "embedded" ? { skipFolders: [path.resolve(context.cwd, store.location)] } : {}),
       include: config.ingest.include,
       exclude: config.ingest.exclude,
       gitignore: config.ingest.gitignore,
@@ -41,3 +57,209 @@ export async function runIngest(context: MragContext, operation: IngestOperation
     });
   }, config.lockWaitMs);
 }
+
+export function formatSummary(s: IngestSummary): string {
+  const skipped =
+    s.skipped.length === 0
+      ? "0 skipped"
+      : `${s.skipped.length} skipped (${s.skipped
+          .slice(0, 5)
+          .map((k) => `${k.source}: ${k.reason}${k.detail ? ` (${k.detail})` : ""}`)
+          .join(", ")}${s.skipped.length > 5 ? `, +${s.skipped.length - 5} more` : ""})`;
+  return (
+    `${s.added.length} added, ${s.updated.length} updated, ${s.unchanged.length} unchanged, ` +
+    `${s.removed.length} removed, ${skipped}; ${s.chunksWritten} chunks written in ${(s.durationMs / 1000).toFixed(1)} s`
+  );
+}
+
+const MAX_INPUTS = 100;
+/** Source ids listed per category in a tool result; the counts are always complete. */
+const LISTED_PER_CATEGORY = 50;
+
+const httpUrl = z
+  .string()
+  .min(1, "URLs are not empty")
+  .refine((u) => {
+    try {
+      normalizeUrl(u);
+      return true;
+    } catch {
+      return false;
+    }
+  }, "not an http:// or https:// URL; pass a full address like https://example.com/docs");
+
+const inlineText = z
+  .object({
+    source: z
+      .string()
+      .min(1, "source must not be empty; name the text, e.g. notes/meeting-2026-11-29.md")
+      .max(512, "source is longer than 512 characters")
+      .refine((s) => ![...s].some((ch) => ch.charCodeAt(0) < 0x20), "source must not contain control characters")
+      .describe(`Name of the text; stored as "${INLINE_SOURCE_PREFIX}<source>". Its extension picks the format.`),
+    text: z.string().refine((t) => t.trim().length > 0, "text must not be empty"),
+  })
+  .strict();
+
+export const IngestInputSchema = z
+  .object({
+    paths: z
+      .array(z.string().min(1, "paths are not empty"))
+      .min(1, "pass at least one path or omit paths")
+      .max(MAX_INPUTS, `at most ${MAX_INPUTS} paths per call`)
+      .optional()
+      .describe("Files or folders on the server, inside its allowed roots (relative to its working directory)."),
+    urls: z
+      .array(httpUrl)
+      .min(1, "pass at least one URL or omit urls")
+      .max(MAX_INPUTS, `at most ${MAX_INPUTS} URLs per call`)
+      .optional()
+      .describe("http(s) pages or files to fetch and ingest."),
+    texts: z
+      .array(inlineText)
+      .min(1, "pass at least one text or omit texts")
+      .max(MAX_INPUTS, `at most ${MAX_INPUTS} texts per call`)
+      .optional()
+      .describe("Documents given inline, each with a source name."),
+    tags: z
+      .array(z.string().min(1, "tags are not empty").max(128, "tags are at most 128 characters"))
+      .max(64, "at most 64 tags")
+      .optional()
+      .describe("Tags for every chunk of these sources (search can filter on them)."),
+    prune: z.boolean().default(false).describe("Remove stored sources under the given folders that no longer exist."),
+    force: z.boolean().default(false).describe("Re-embed sources even when unchanged."),
+  })
+  .strict()
+  .superRefine((input, ctx) => {
+    if (!input.paths && !input.urls && !input.texts) {
+      ctx.addIssue({ code: "custom", path: ["paths"], message: "pass paths, urls or texts (at least one)" });
+    }
+    // Two texts under one name cannot both be stored; the store would refuse the whole batch at write time.
+    const named = new Map<string, number>();
+    for (const [i, text] of (input.texts ?? []).entries()) {
+      const earlier = named.get(inlineSourceId(text.source));
+      if (earlier === undefined) named.set(inlineSourceId(text.source), i);
+      else {
+        ctx.addIssue({
+          code: "custom",
+          path: ["texts", i, "source"],
+          message: `texts[${earlier}] already uses this source name; give each text its own`,
+        });
+      }
+    }
+  });
+
+const SkippedSchema = z.object({ source: z.string(), reason: z.string(), detail: z.string().optional() });
+
+export const IngestOutputSchema = z.object({
+  added: z.array(z.string()),
+  updated: z.array(z.string()),
+  unchanged: z.array(z.string()),
+  removed: z.array(z.string()),
+  skipped: z.array(SkippedSchema),
+  counts: z.object({
+    added: z.number().int(),
+    updated: z.number().int(),
+    unchanged: z.number().int(),
+    removed: z.number().int(),
+    skipped: z.number().int(),
+  }),
+  chunksWritten: z.number().int(),
+  chunksRemoved: z.number().int(),
+  durationMs: z.number(),
+  truncated: z.boolean().describe(`True when a list was cut to ${LISTED_PER_CATEGORY} entries; counts are complete.`),
+});
+export type IngestOutput = z.infer<typeof IngestOutputSchema>;
+
+export function toIngestOutput(summary: IngestSummary): IngestOutput {
+  const cap = <T>(list: readonly T[]) => list.slice(0, LISTED_PER_CATEGORY);
+  const lists = [summary.added, summary.updated, summary.unchanged, summary.removed, summary.skipped];
+  return {
+    added: cap(summary.added),
+    updated: cap(summary.updated),
+    unchanged: cap(summary.unchanged),
+    removed: cap(summary.removed),
+    skipped: cap(summary.skipped).map((s) => ({
+      source: s.source,
+      reason: s.reason,
+      ...(s.detail ? { detail: s.detail } : {}),
+    })),
+    counts: {
+      added: summary.added.length,
+      updated: summary.updated.length,
+      unchanged: summary.unchanged.length,
+      removed: summary.removed.length,
+      skipped: summary.skipped.length,
+    },
+    chunksWritten: summary.chunksWritten,
+    chunksRemoved: summary.chunksRemoved,
+    durationMs: summary.durationMs,
+    truncated: lists.some((l) => l.length > LISTED_PER_CATEGORY),
+  };
+}
+
+function inlineSourceId(name: string): string {
+  return name.startsWith(INLINE_SOURCE_PREFIX) ? name : `${INLINE_SOURCE_PREFIX}${name}`;
+}
+
+export const ingestTool = defineTool({
+  name: "ingest",
+  title: "Ingest documents",
+  description:
+    "Add or update documents in the knowledge base: `paths` (files/folders on the server, inside its allowed " +
+    "roots), http(s) `urls`, or inline `texts` with a source name. Unchanged sources are skipped; changed ones " +
+    "are replaced whole. Returns counts of added/updated/unchanged/removed/skipped sources. Reports progress " +
+    "and can be cancelled. Then use `search` to find what was ingested.",
+  input: IngestInputSchema,
+  output: IngestOutputSchema,
+  annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+  writes: true,
+  async handler(context, input, run) {
+    const roots = await resolveAllowedRoots(context.config.server.allowRoots, context.cwd);
+    const paths: string[] = [];
+    for (const [i, p] of (input.paths ?? []).entries()) {
+      paths.push(await checkAllowedPath(p, `paths[${i}]`, roots, context.cwd));
+    }
+    const urls = input.urls ?? [];
+    const texts = (input.texts ?? []).map((t) => ({ source: inlineSourceId(t.source), text: t.text }));
+    let last = -1;
+    const summary = await runIngest(context, {
+      inputs: [...paths, ...urls],
+      texts,
+      tags: input.tags ?? [],
+      prune: input.prune,
+      force: input.force,
+      ...(run.signal ? { signal: run.signal } : {}),
+      onProgress: (event) => {
+        // MCP progress must increase: report sources done, once per new value.
+        const value = event.phase === "ingest" ? event.done : event.total;
+        if (!run.progress || value <= last) return;
+        last = value;
+        const message = event.phase === "ingest" && event.source ? `ingest: ${event.source}` : event.phase;
+        run.progress({ progress: value, total: event.total, message });
+      },
+    });
+    const fetchFailures = new Map(
+      summary.skipped.filter((s) => s.reason === "fetch-failed").map((s) => [s.source, s.detail ?? ""]),
+    );
+    const failedUrl = urls.findIndex((url) => fetchFailures.has(normalizeUrl(url)));
+    if (failedUrl >= 0) {
+      const url = urls[failedUrl] as string;
+      const detail = fetchFailures.get(normalizeUrl(url));
+      throw new UsageError(
+        `urls[${failedUrl}]: could not fetch ${url}${detail ? ` (${detail})` : ""}; check the address ` +
+          `and that this server can reach it. Everything else was ingested: ${formatSummary(summary)}`,
+      );
+    }
+    return toIngestOutput(summary);
+  },
+  render: (output) =>
+    `${output.counts.added} added, ${output.counts.updated} updated, ${output.counts.unchanged} unchanged, ` +
+    `${output.counts.removed} removed, ${output.counts.skipped} skipped; ${output.chunksWritten} chunks written in ` +
+    `${(output.durationMs / 1000).toFixed(1)} s` +
+    (output.skipped.length > 0
+      ? `\nskipped: ${output.skipped.map((s) => `${s.source} (${s.reason}${s.detail ? `: ${s.detail}` : ""})`).join("; ")}`
+      : "") +
+    (output.added.length + output.updated.length > 0
+      ? `\nchanged: ${[...output.added, ...output.updated].join(", ")}${output.truncated ? " …" : ""}`
+      : ""),
+});

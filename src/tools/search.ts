@@ -1,80 +1,115 @@
 import { z } from "zod";
-import { UsageError } from "../errors.js";
 import { SEARCH_MODES, SearchFilterSchema, type SearchHit } from "../store/types.js";
 import type { MragContext } from "./context.js";
+import { lineRange } from "./format.js";
+import { makeSnippet } from "./snippet.js";
+import { defineTool, outputBudgetChars } from "./tool.js";
+import { explainInvalid } from "./validation.js";
+
+export { explainInvalid } from "./validation.js";
 
 export const SEARCH_MAX_K = 50;
+export const SNIPPET_MAX_CHARS = 4000;
+export const DEFAULT_SNIPPET_CHARS = 500;
 
 export const SearchInputSchema = z
   .object({
     query: z
       .string()
       .max(4000, "query is longer than 4000 characters; shorten it")
-      .refine((q) => q.trim().length > 0, "query must not be empty; pass the words to search for"),
+      .refine((q) => q.trim().length > 0, "query must not be empty; pass the words to search for")
+      .describe("What to look for: a question or keywords, in natural language. The server embeds it."),
     k: z
       .number()
       .int("k must be a whole number")
       .min(1, `k must be between 1 and ${SEARCH_MAX_K}`)
       .max(SEARCH_MAX_K, `k must be between 1 and ${SEARCH_MAX_K}`)
-      .default(8),
-    mode: z.enum(SEARCH_MODES).default("hybrid"),
-    filter: SearchFilterSchema.optional(),
+      .default(8)
+      .describe(`Number of hits, 1-${SEARCH_MAX_K} (default 8).`),
+    mode: z
+      .enum(SEARCH_MODES)
+      .default("hybrid")
+      .describe("hybrid (default: meaning + exact words), dense (meaning only) or keyword (BM25, exact words)."),
+    filter: SearchFilterSchema.optional().describe(
+      "Narrow the search: sourcePrefix (e.g. 'docs/api/'), tags (any of), fileTypes (any of).",
+    ),
+    snippet_chars: z
+      .number()
+      .int("snippet_chars must be a whole number")
+      .min(0, `snippet_chars must be between 0 and ${SNIPPET_MAX_CHARS}`)
+      .max(SNIPPET_MAX_CHARS, `snippet_chars must be between 0 and ${SNIPPET_MAX_CHARS}`)
+      .default(DEFAULT_SNIPPET_CHARS)
+      .describe(`Characters of text per hit, around the first query word found (default ${DEFAULT_SNIPPET_CHARS}).`),
   })
   .strict();
 export type SearchInput = z.input<typeof SearchInputSchema>;
 
 export const SearchHitSchema = z.object({
-  id: z.string(),
+  rank: z.number().int().min(1),
+  id: z.string().describe("Stable chunk id: pass it to `read` for the full text and its neighbours."),
   source: z.string(),
-  text: z.string(),
-  score: z.number(),
   heading: z.string().optional(),
   headingPath: z.array(z.string()),
-  lineStart: z.number().int(),
+  lineStart: z.number().int().describe("1-based first line in the source; 0 when unknown."),
   lineEnd: z.number().int(),
-  position: z.number().int(),
+  position: z.number().int().describe("0-based chunk index within the source."),
+  score: z.number(),
+  snippet: z.string(),
+  snippetTruncated: z.boolean().describe("True when the snippet is shorter than the chunk: `read` gives all of it."),
   fileType: z.string(),
   tags: z.array(z.string()),
 });
 export type SearchHitOutput = z.infer<typeof SearchHitSchema>;
-export const SearchOutputSchema = z.object({ hits: z.array(SearchHitSchema) });
+
+export const SearchOutputSchema = z.object({
+  query: z.string(),
+  mode: z.enum(SEARCH_MODES),
+  hits: z.array(SearchHitSchema),
+  truncated: z.boolean().describe("True when the output budget cut snippets or hits; `note` says how."),
+  note: z.string().optional(),
+});
 export type SearchOutput = z.infer<typeof SearchOutputSchema>;
 
-/** Turn zod issues into one line that names the field and the fix. */
-export function explainInvalid(error: z.ZodError, what: string): UsageError {
-  const lines = error.issues.map((issue) => {
-    const field = issue.path.length > 0 ? issue.path.join(".") : what;
-    if (issue.code === "unrecognized_keys") {
-      const where = issue.path.length > 0 ? `${field}: ` : "";
-      return `${where}unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}; remove them`;
-    }
-    return `${field}: ${issue.message}`;
-  });
-  return new UsageError(`invalid ${what}: ${lines.join("; ")}`);
-}
+/** JSON overhead of one hit besides its snippet (ids, source, headings, numbers), for budgeting. */
+const HIT_OVERHEAD_CHARS = 400;
+/** Snippets are never cut below this by the budget; hits are dropped instead. */
+const MIN_BUDGET_SNIPPET = 120;
 
-export function toHitOutput(hit: SearchHit): SearchHitOutput {
+function toHitOutput(hit: SearchHit, rank: number, query: string, snippetChars: number): SearchHitOutput {
   const c = hit.chunk;
+  const snippet = makeSnippet(c.text, query, snippetChars);
   return {
+    rank,
     id: c.id,
     source: c.source,
-    text: c.text,
-    score: hit.score,
     ...(c.headingPath.length > 0 ? { heading: c.headingPath.join(" > ") } : {}),
     headingPath: c.headingPath,
     lineStart: c.lineStart,
     lineEnd: c.lineEnd,
     position: c.position,
+    score: hit.score,
+    snippet: snippet.text,
+    snippetTruncated: snippet.truncated,
     fileType: c.fileType,
     tags: c.tags,
   };
 }
 
-/** Search the configured collection. Keyword mode never loads the embedding model. */
-export async function searchHandler(context: MragContext, rawInput: unknown): Promise<SearchOutput> {
-  const parsed = SearchInputSchema.safeParse(rawInput);
-  if (!parsed.success) throw explainInvalid(parsed.error, "search arguments");
-  const input = parsed.data;
+/**
+ * Fit hits into the budget: first shorten snippets (never below MIN_BUDGET_SNIPPET), then drop the lowest
+ * ranked hits. Both the structured result and its text rendering carry each snippet, hence the factor 2.
+ */
+function planBudget(hitCount: number, snippetChars: number, budget: number): { snippetChars: number; keep: number } {
+  if (hitCount === 0) return { snippetChars, keep: 0 };
+  const perHit = Math.floor(budget / hitCount / 2) - HIT_OVERHEAD_CHARS;
+  if (perHit >= snippetChars) return { snippetChars, keep: hitCount };
+  if (perHit >= MIN_BUDGET_SNIPPET) return { snippetChars: perHit, keep: hitCount };
+  const shortest = Math.min(snippetChars, MIN_BUDGET_SNIPPET);
+  const keep = Math.max(1, Math.floor(budget / 2 / (shortest + HIT_OVERHEAD_CHARS)));
+  return { snippetChars: shortest, keep: Math.min(keep, hitCount) };
+}
+
+async function runSearch(context: MragContext, input: z.output<typeof SearchInputSchema>): Promise<SearchOutput> {
   const collection = await context.collection({ create: false });
   const vector = input.mode === "keyword" ? undefined : await (await context.embedder()).embedQuery(input.query);
   const hits = await collection.search({
@@ -84,5 +119,58 @@ export async function searchHandler(context: MragContext, rawInput: unknown): Pr
     ...(vector ? { vector } : {}),
     ...(input.filter ? { filter: input.filter } : {}),
   });
-  return { hits: hits.map(toHitOutput) };
+  const plan = planBudget(hits.length, input.snippet_chars, outputBudgetChars(context));
+  const output: SearchOutput = {
+    query: input.query,
+    mode: input.mode,
+    hits: hits.slice(0, plan.keep).map((hit, i) => toHitOutput(hit, i + 1, input.query, plan.snippetChars)),
+    truncated: false,
+  };
+  const notes: string[] = [];
+  if (plan.snippetChars < input.snippet_chars) notes.push(`snippets shortened to ${plan.snippetChars} characters`);
+  if (plan.keep < hits.length) notes.push(`showing ${plan.keep} of ${hits.length} hits`);
+  if (notes.length > 0) {
+    output.truncated = true;
+    output.note =
+      `Output capped at about ${context.config.server.maxOutputTokens} tokens: ${notes.join(", ")}. ` +
+      "Use `read` with a hit's id for its full text, or search again with a smaller k.";
+  }
+  return output;
+}
+
+export function renderSearch(output: SearchOutput): string {
+  if (output.hits.length === 0) {
+    return `No hits for "${output.query}" (${output.mode}). Try other words, mode "keyword" for exact terms, or a wider filter.`;
+  }
+  const blocks = output.hits.map((hit) => {
+    const heading = hit.heading ? ` — ${hit.heading}` : "";
+    const text = hit.snippet.trim();
+    return `[${hit.rank}] ${hit.source}${lineRange(hit)}${heading}\nid: ${hit.id} · score ${hit.score.toFixed(4)}\n${text}${hit.snippetTruncated ? " …" : ""}`;
+  });
+  const footer =
+    output.note ?? "Use `read` with an id for full text and neighbouring chunks; cite as [rank] with the source.";
+  return `${blocks.join("\n\n")}\n\n${footer}`;
+}
+
+export const searchTool = defineTool({
+  name: "search",
+  title: "Search the knowledge base",
+  description:
+    "Search the ingested documents (hybrid meaning + keyword by default) and get numbered hits: a stable chunk id, " +
+    "the source, heading path, line range, score and a short snippet (never whole documents). Use it first for " +
+    "any question about the ingested material; search again with other words if the hits miss. Then call `read` " +
+    "with a hit's id (and before/after) for full text, and cite sources with their line ranges.",
+  input: SearchInputSchema,
+  output: SearchOutputSchema,
+  annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  writes: false,
+  handler: runSearch,
+  render: renderSearch,
+});
+
+/** For the CLI and tests: validate raw arguments (throwing a UsageError) and search. */
+export async function searchHandler(context: MragContext, rawInput: unknown): Promise<SearchOutput> {
+  const parsed = SearchInputSchema.safeParse(rawInput, { reportInput: true });
+  if (!parsed.success) throw explainInvalid(parsed.error, "search arguments");
+  return runSearch(context, parsed.data);
 }

@@ -48,13 +48,13 @@ describe("mrag CLI", () => {
     expect(stats.chunks).toBe(sources.sources.reduce((n, s) => n + s.chunks, 0));
   });
 
-  it("search --json prints {hits: [{id, source, text, score, heading}]}", async () => {
+  it("search --json prints the search tool's result: {hits: [{rank, id, source, snippet, score, heading}]}", async () => {
     const r = await run("search", "How is data stored in milvus?", "--json", "-k", "3");
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { hits: Record<string, unknown>[] };
     expect(out.hits).toHaveLength(3);
     expect(Object.keys(out.hits[0] ?? {})).toEqual(
-      expect.arrayContaining(["id", "source", "text", "score", "heading"]),
+      expect.arrayContaining(["rank", "id", "source", "snippet", "score", "heading", "lineStart", "lineEnd"]),
     );
     expect(out.hits[0]?.heading).toMatch(/Where does Milvus store data\?$/);
   });

@@ -46,6 +46,12 @@ describe("discoverFiles", () => {
     expect(sub.folders).toEqual(["docs/"]);
   });
 
+  it("never enters skipFolders (the embedded store kept among the documents)", async () => {
+    await tree({ "docs/a.md": "# A", "store/meta.json": "{}", "store/t/x.json": "{}", "notes/b.json": "{}" });
+    const result = await discoverFiles(["."], { cwd: root, ...base, skipFolders: [path.join(root, "store")] });
+    expect(sources(result)).toEqual(["docs/a.md", "notes/b.json"]);
+  });
+
   it("throws a UsageError naming a path that does not exist", async () => {
     await expect(discoverFiles(["no/such/dir"], { cwd: root, ...base })).rejects.toThrow(UsageError);
     await expect(discoverFiles(["no/such/dir"], { cwd: root, ...base })).rejects.toThrow(/no\/such\/dir/);

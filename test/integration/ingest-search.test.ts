@@ -35,10 +35,16 @@ describe("ingest and search the milvus FAQ", () => {
   });
 
   it('finds "Where does Milvus store data?" first for the tutorial question (hybrid)', async () => {
-    const { hits } = await searchHandler(ws.context, { query: "How is data stored in milvus?", mode: "hybrid", k: 5 });
+    const { hits } = await searchHandler(ws.context, {
+      query: "How is data stored in milvus?",
+      mode: "hybrid",
+      k: 5,
+      snippet_chars: 4000,
+    });
+    expect(hits[0]?.snippetTruncated).toBe(false);
     expect(hits[0]?.heading).toMatch(/Where does Milvus store data\?$/);
     expect(hits[0]?.source).toBe("docs/product_faq.md");
-    expect(hits[0]?.text).toContain("etcd");
+    expect(hits[0]?.snippet).toContain("etcd");
   });
 
   it("dense and keyword modes also rank that section in the top 3", async () => {

@@ -31,7 +31,7 @@ describe("embedded store folder", () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreError);
     expect((error as Error).message).toBe(
-      `no store at ${folder}; run \`mrag ingest\` first (or pass the right --store folder)`,
+      `no store at ${folder}; nothing has been ingested yet: ingest first (\`mrag ingest <path>\` or the MCP ingest tool), or pass the right --store folder`,
     );
     expect(existsSync(join(dir, "nested"))).toBe(false);
 

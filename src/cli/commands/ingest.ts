@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import type { IngestSummary } from "../../ingest/sync.js";
 import { createProgressBar } from "../progress.js";
 import { collect, parseNumber, printJson, withContext } from "../shared.js";
 
@@ -59,20 +58,9 @@ export function registerIngestCommand(program: Command): void {
         },
       );
       if (flags.json) printJson(summary);
-      else process.stdout.write(`${formatSummary(summary)}\n`);
+      else {
+        const { formatSummary } = await import("../../tools/ingest.js");
+        process.stdout.write(`${formatSummary(summary)}\n`);
+      }
     });
-}
-
-export function formatSummary(s: IngestSummary): string {
-  const skipped =
-    s.skipped.length === 0
-      ? "0 skipped"
-      : `${s.skipped.length} skipped (${s.skipped
-          .slice(0, 5)
-          .map((k) => `${k.source}: ${k.reason}`)
-          .join(", ")}${s.skipped.length > 5 ? `, +${s.skipped.length - 5} more; see --json` : ""})`;
-  return (
-    `${s.added.length} added, ${s.updated.length} updated, ${s.unchanged.length} unchanged, ` +
-    `${s.removed.length} removed, ${skipped}; ${s.chunksWritten} chunks written in ${(s.durationMs / 1000).toFixed(1)} s`
-  );
 }

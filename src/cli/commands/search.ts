@@ -9,6 +9,7 @@ interface SearchFlags {
   mode?: string;
   filter?: string[];
   json?: boolean;
+  snippetChars?: number;
 }
 
 const FILTER_KEYS: Record<string, "sourcePrefix" | "tags" | "fileTypes"> = {
@@ -64,15 +65,17 @@ export function registerSearchCommand(program: Command): void {
       "source=<prefix>, tag=<tag>, type=<file type>, or a JSON object (repeatable)",
       collect,
     )
-    .option("--json", 'print {"hits": [...]} as JSON')
+    .option("--snippet-chars <n>", "characters of text per hit (0-4000, default 300)", parseNumber)
+    .option("--json", "print the search tool's result as JSON")
     .action(async (query: string, flags: SearchFlags, command: Command) => {
       const output = await withContext(command, {}, async (context) => {
-        const { searchHandler } = await import("../../tools/search.js");
+        const { searchHandler, DEFAULT_SNIPPET_CHARS } = await import("../../tools/search.js");
         const filter = parseFilterFlags(flags.filter ?? []);
         return searchHandler(context, {
           query,
           k: flags.k ?? context.config.search.k,
           mode: flags.mode ?? context.config.search.mode,
+          snippet_chars: flags.snippetChars ?? (flags.json ? DEFAULT_SNIPPET_CHARS : 300),
           ...(filter ? { filter } : {}),
         });
       });
@@ -83,12 +86,13 @@ export function registerSearchCommand(program: Command): void {
 
 export function formatHits(output: SearchOutput): string {
   if (output.hits.length === 0) return "no hits\n";
-  return output.hits
-    .map((hit, i) => {
+  const hits = output.hits
+    .map((hit) => {
       const lines = hit.lineStart > 0 ? `:${hit.lineStart}-${hit.lineEnd}` : "";
       const heading = hit.heading ? `  ${hit.heading}` : "";
-      const snippet = hit.text.replace(/\s+/g, " ").trim().slice(0, 240);
-      return `${i + 1}. ${hit.source}${lines}  (score ${hit.score.toFixed(4)})${heading}\n   ${snippet}${hit.text.length > 240 ? "…" : ""}\n`;
+      const snippet = hit.snippet.replace(/\s+/g, " ").trim();
+      return `${hit.rank}. ${hit.source}${lines}  (score ${hit.score.toFixed(4)})${heading}\n   ${snippet}${hit.snippetTruncated ? " …" : ""}\n`;
     })
     .join("");
+  return output.note ? `${hits}${output.note}\n` : hits;
 }

@@ -117,7 +117,9 @@ export class EmbeddedStore implements Store {
   }
 
   private noStore(): StoreError {
-    return new StoreError(`no store at ${this.location}; run \`mrag ingest\` first (or pass the right --store folder)`);
+    return new StoreError(
+      `no store at ${this.location}; nothing has been ingested yet: ingest first (\`mrag ingest <path>\` or the MCP ingest tool), or pass the right --store folder`,
+    );
   }
 
   async listCollections(): Promise<CollectionMeta[]> {
@@ -166,7 +168,7 @@ export class EmbeddedStore implements Store {
     } else if (!options.create) {
       const known = Object.keys(marker?.collections ?? {});
       throw new StoreError(
-        `collection "${name}" does not exist in ${this.location}; run \`mrag ingest\` first` +
+        `collection "${name}" does not exist in ${this.location}; nothing has been ingested into it yet: ingest first (\`mrag ingest <path>\` or the MCP ingest tool)` +
           (known.length > 0 ? ` (existing collections: ${known.join(", ")})` : ""),
       );
     }

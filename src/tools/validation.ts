@@ -1,0 +1,30 @@
+import type { z } from "zod";
+import { UsageError } from "../errors.js";
+
+/**
+ * Turn zod issues into one line that names each field and the fix. Parse with `{ reportInput: true }` so
+ * that a missing field can be told from one of the wrong type.
+ */
+export function explainInvalid(error: z.ZodError, what: string): UsageError {
+  const lines = error.issues.map((issue) => {
+    const field = issue.path.length > 0 ? formatPath(issue.path) : what;
+    if (issue.code === "unrecognized_keys") {
+      const where = issue.path.length > 0 ? `${field}: ` : "";
+      return `${where}unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(", ")}; remove them`;
+    }
+    // zod only keeps `input` on issues when parsing with `reportInput: true`; without it every wrong type
+    // would look missing, so an absent key falls through to zod's own "expected X, received Y".
+    if (issue.code === "invalid_type" && "input" in issue && issue.input === undefined) {
+      return `${field}: missing; it is required (${issue.expected})`;
+    }
+    return `${field}: ${issue.message}`;
+  });
+  return new UsageError(`invalid ${what}: ${lines.join("; ")}`);
+}
+
+/** `filter.tags[2]` rather than `filter.tags.2`. */
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((part, i) => (typeof part === "number" ? `[${part}]` : `${i > 0 ? "." : ""}${String(part)}`))
+    .join("");
+}

@@ -1,12 +1,13 @@
 import { Command, CommanderError, Option } from "commander";
 import { describeError, isMragError } from "../errors.js";
+import { VERSION } from "../version.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerDeleteCommand } from "./commands/delete.js";
 import { registerIngestCommand } from "./commands/ingest.js";
 import { registerSearchCommand } from "./commands/search.js";
+import { registerServeCommand } from "./commands/serve.js";
 import { registerSourcesCommand } from "./commands/sources.js";
 import { registerStatsCommand } from "./commands/stats.js";
-import { VERSION } from "./version.js";
 
 export function buildProgram(): Command {
   const program = new Command("mrag")
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerSourcesCommand(program);
   registerDeleteCommand(program);
   registerStatsCommand(program);
+  registerServeCommand(program);
   registerConfigCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;

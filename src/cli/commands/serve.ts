@@ -1,0 +1,110 @@
+import { format } from "node:util";
+import type { Command } from "commander";
+import type { MragContext } from "../../tools/context.js";
+import { collect, loadCliConfig, parseNumber } from "../shared.js";
+
+interface ServeFlags {
+  http?: boolean;
+  host?: string;
+  port?: number;
+  stateless?: boolean;
+  readOnly?: boolean;
+  allowRoot?: string[];
+}
+
+/**
+ * stdout is the protocol channel in stdio mode, and libraries (the SDK's HTTP adapter, for one) sometimes
+ * `console.log`/`console.info`: send every console method to stderr while serving.
+ */
+function consoleToStderr(): void {
+  const toStderr = (...args: unknown[]) => {
+    process.stderr.write(`${format(...args)}\n`);
+  };
+  console.log = toStderr;
+  console.info = toStderr;
+  console.debug = toStderr;
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+      resolve(signal);
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
+  });
+}
+
+/**
+ * Open the store and load the model in the background once serving, so the first search does not pay for
+ * it; serving itself starts without waiting (a fast `initialize`). Failures surface on the first tool call.
+ */
+function warmUp(context: MragContext): void {
+  setTimeout(() => {
+    Promise.all([context.collection({ create: false }), context.embedder()]).catch((error: unknown) => {
+      context.logger.debug(`warm-up: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  }, 0);
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("serve the tools over MCP: stdio (default, for Claude Desktop/Code, Cursor) or Streamable HTTP")
+    .option("--http", "serve Streamable HTTP on /mcp instead of stdio")
+    .option("--host <host>", "HTTP bind address (default 127.0.0.1; others need MRAG_HTTP_TOKEN) [env MRAG_HTTP_HOST]")
+    .option("--port <n>", "HTTP port (default 3000; 0 picks a free one) [env MRAG_HTTP_PORT]", parseNumber)
+    .option("--stateless", "HTTP without sessions: every request stands alone [env MRAG_HTTP_STATELESS]")
+    .option("--read-only", "offer only search, read, list_sources and status [env MRAG_READ_ONLY]")
+    .option(
+      "--allow-root <dir>",
+      "a folder the ingest tool may read (repeatable; default: the working directory) [env MRAG_ALLOW_ROOTS]",
+      collect,
+    )
+    .action(async (flags: ServeFlags, command: Command) => {
+      consoleToStderr();
+      const { config } = loadCliConfig(command, {
+        "http.host": flags.host,
+        "http.port": flags.port,
+        "http.stateless": flags.stateless,
+        "server.readOnly": flags.readOnly,
+        "server.allowRoots": flags.allowRoot,
+      });
+      const { createContext } = await import("../../tools/context.js");
+      const { resolveAllowedRoots } = await import("../../tools/roots.js");
+      const context = createContext(config);
+      // A long-running server must outlive a stray rejection in a library callback: log it, keep serving.
+      const onRejection = (reason: unknown) =>
+        context.logger.error(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`);
+      process.on("unhandledRejection", onRejection);
+      try {
+        const roots = await resolveAllowedRoots(config.server.allowRoots, context.cwd);
+        const access = config.server.readOnly
+          ? "read-only"
+          : roots.length > 0
+            ? `ingest may read ${roots.join(", ")}`
+            : `ingest may read no local paths (working directory ${context.cwd}; set --allow-root)`;
+        if (flags.http) {
+          const { startHttpServer } = await import("../../server/http.js");
+          const handle = await startHttpServer(context);
+          context.logger.info(`${access}; ${context.config.collection} at ${config.store}`);
+          warmUp(context);
+          const signal = await nextSignal();
+          context.logger.info(`${signal}: shutting down`);
+          await handle.close();
+        } else {
+          const { serveStdio } = await import("../../server/stdio.js");
+          const { closed, stop } = await serveStdio(context);
+          context.logger.debug(`serving MCP on stdio; ${access}`);
+          warmUp(context);
+          await Promise.race([closed, nextSignal().then(stop)]);
+        }
+      } finally {
+        await context.close();
+        process.off("unhandledRejection", onRejection);
+      }
+    });
+}

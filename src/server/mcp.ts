@@ -1,0 +1,145 @@
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  ErrorCode,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  ReadResourceRequestSchema,
+  type Tool,
+} from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import type { MragContext } from "../tools/context.js";
+import { availableTools } from "../tools/registry.js";
+import { callTool, type ToolDefinition, type ToolRun } from "../tools/tool.js";
+import { VERSION } from "../version.js";
+import { getPrompt, PROMPTS } from "./prompts.js";
+import { listSourceResources, readSourceResource, SOURCE_TEMPLATE } from "./resources.js";
+
+export interface McpServerOptions {
+  /** Called for every tool call, e.g. to count or log them. */
+  onToolCall?: (name: string, ok: boolean, ms: number) => void;
+}
+
+const INSTRUCTIONS =
+  "mrag searches a private knowledge base of ingested documents. Use `search` first (hybrid by default), then " +
+  "`read` a hit's id with before/after for full context, and cite sources with their line ranges. `list_sources` " +
+  "and `status` show what is stored; `ingest` adds files, URLs or text (unless the server is read-only).";
+
+/** zod -> JSON Schema as MCP publishes it (draft-07 is what most clients validate with). */
+function jsonSchemaOf(schema: z.ZodObject, io: "input" | "output"): Tool["inputSchema"] {
+  const json = z.toJSONSchema(schema, { target: "draft-7", io }) as Record<string, unknown>;
+  delete json.$schema;
+  return { ...json, type: "object" } as Tool["inputSchema"];
+}
+
+function describeTool(tool: ToolDefinition): Tool {
+  return {
+    name: tool.name,
+    title: tool.title,
+    description: tool.description,
+    inputSchema: jsonSchemaOf(tool.input, "input"),
+    outputSchema: jsonSchemaOf(tool.output, "output"),
+    annotations: { title: tool.title, ...tool.annotations },
+  };
+}
+
+function errorResult(message: string): CallToolResult {
+  return { content: [{ type: "text", text: message }], isError: true };
+}
+
+export interface MragMcpServer {
+  server: Server;
+  /** Resolves once no tool call is running (so the store can be closed without cutting a write short). */
+  idle(): Promise<void>;
+}
+
+/**
+ * One MCP server over one context. Built on the SDK's low-level `Server` rather than `McpServer` so that
+ * argument errors carry mrag's own messages (field + fix) and read-only mode decides what is listed.
+ * Create one per session: the context (store, model) can be shared between them.
+ */
+export function createMcpServer(context: MragContext, options: McpServerOptions = {}): MragMcpServer {
+  const running = new Set<Promise<unknown>>();
+  const readOnly = context.config.server.readOnly;
+  const tools = availableTools({ readOnly });
+  const listed = tools.map(describeTool);
+  const server = new Server(
+    { name: "mrag", title: "mrag knowledge base", version: VERSION },
+    {
+      capabilities: { tools: {}, resources: {}, prompts: {} },
+      instructions: INSTRUCTIONS,
+    },
+  );
+
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
+
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+    const name = request.params.name;
+    const tool = tools.find((t) => t.name === name);
+    if (!tool) {
+      const hidden = readOnly && availableTools({ readOnly: false }).some((t) => t.name === name);
+      return errorResult(
+        hidden
+          ? `tool "${name}" is disabled: this server runs read-only (--read-only); ask its owner to ingest or delete`
+          : `unknown tool "${name}"; available tools: ${tools.map((t) => t.name).join(", ")}`,
+      );
+    }
+    const progressToken = request.params._meta?.progressToken;
+    const run: ToolRun = { signal: extra.signal };
+    if (progressToken !== undefined) {
+      run.progress = ({ progress, total, message }) => {
+        extra
+          .sendNotification({
+            method: "notifications/progress",
+            params: {
+              progressToken,
+              progress,
+              ...(total !== undefined && total > 0 ? { total } : {}),
+              ...(message ? { message } : {}),
+            },
+          })
+          .catch(() => {
+            // The client went away; the handler notices through the abort signal.
+          });
+      };
+    }
+    const started = performance.now();
+    const call = callTool(tool, context, request.params.arguments, run);
+    running.add(call);
+    const outcome = await call.finally(() => running.delete(call));
+    options.onToolCall?.(name, outcome.ok, performance.now() - started);
+    if (!outcome.ok) return errorResult(outcome.message);
+    return { content: [{ type: "text", text: outcome.text }], structuredContent: outcome.structured };
+  });
+
+  server.setRequestHandler(ListResourcesRequestSchema, async (request) =>
+    listSourceResources(context, request.params?.cursor),
+  );
+  server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({ resourceTemplates: [SOURCE_TEMPLATE] }));
+  server.setRequestHandler(ReadResourceRequestSchema, async (request) =>
+    readSourceResource(context, request.params.uri),
+  );
+
+  server.setRequestHandler(ListPromptsRequestSchema, () => ({ prompts: PROMPTS }));
+  server.setRequestHandler(GetPromptRequestSchema, (request) => {
+    const prompt = getPrompt(request.params.name, request.params.arguments ?? {});
+    if (!prompt) {
+      throw new McpError(
+        ErrorCode.InvalidParams,
+        `unknown prompt "${request.params.name}"; available: ${PROMPTS.map((p) => p.name).join(", ")}`,
+      );
+    }
+    return prompt;
+  });
+  return {
+    server,
+    async idle() {
+      while (running.size > 0) await Promise.allSettled([...running]);
+    },
+  };
+}

@@ -1,0 +1,497 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { isIP, type Socket } from "node:net";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { UsageError } from "../errors.js";
+import type { MragContext } from "../tools/context.js";
+import { VERSION } from "../version.js";
+import {
+  bare,
+  bearerMatches,
+  checkHost,
+  checkOrigin,
+  isJsonContentType,
+  isLoopbackHost,
+  jsonRpcError,
+} from "./http-guard.js";
+import { createMcpServer, type MragMcpServer } from "./mcp.js";
+
+export interface HttpServerHandle {
+  /** The MCP endpoint, e.g. `http://127.0.0.1:43121/mcp`. */
+  url: string;
+  host: string;
+  port: number;
+  /** Stop accepting, end every session (waiting for running tool calls to unwind), close the socket. */
+  close(): Promise<void>;
+}
+
+/** One MCP server and its transport: a session (stateful) or a single request (stateless). */
+interface Connection {
+  mcp: MragMcpServer;
+  transport: StreamableHTTPServerTransport;
+  /** When the session last received a request, and how many of its requests (SSE streams) are still open. */
+  lastSeen: number;
+  open: number;
+}
+
+/**
+ * A session with no open request for this long is closed: clients that vanish without DELETE must not
+ * pile up sessions. A client that comes back after that gets 404 and re-initializes, as the spec expects.
+ */
+export const SESSION_IDLE_MS = 30 * 60 * 1000;
+const SWEEP_INTERVAL_MS = 60 * 1000;
+
+const MCP_PATH = "/mcp";
+const SESSION_HEADER = "mcp-session-id";
+
+// JSON-RPC error codes used in refusals (the SDK uses the same ones for the same cases).
+const PARSE_ERROR = -32700;
+const INVALID_REQUEST = -32600;
+const SERVER_ERROR = -32000;
+const SESSION_NOT_FOUND = -32001;
+const INTERNAL_ERROR = -32603;
+
+function pathOf(url: string | undefined): string {
+  const raw = url ?? "/";
+  const end = raw.search(/[?#]/);
+  return end < 0 ? raw : raw.slice(0, end);
+}
+
+function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+function urlHost(host: string): string {
+  const name = bare(host);
+  return isIP(name) === 6 ? `[${name}]` : name;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function isInitialize(body: unknown): boolean {
+  return isInitializeRequest(body) || (Array.isArray(body) && body.some((m) => isInitializeRequest(m)));
+}
+
+/** Turn a `listen` failure into a message that names the flag to change. */
+function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  switch (error.code) {
+    case "EADDRINUSE":
+      return new UsageError(
+        `port ${port} on ${host} is already in use; choose another with --port <n> (--port 0 picks a free one) or stop the other server`,
+        { cause: error },
+      );
+    case "EACCES":
+      return new UsageError(
+        `no permission to listen on port ${port} (ports below 1024 need privileges); choose another with --port <n>`,
+        { cause: error },
+      );
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return new UsageError(
+        `cannot listen on host "${host}": it is not an address of this machine; use --host 127.0.0.1 (or another local address)`,
+        { cause: error },
+      );
+    default:
+      return error;
+  }
+}
+
+/**
+ * Serve MCP over Streamable HTTP at `/mcp` (plus `GET /healthz`). Stateful by default: each `initialize`
+ * starts a session with its own MCP server over the shared context, later requests are routed by the
+ * `mcp-session-id` header. With `http.stateless`, every POST gets a fresh server and transport.
+ * Requests are checked in this order: route, Host/Origin (DNS rebinding), bearer token, method, body.
+ */
+/** Timings tests can shorten; servers use the defaults. */
+export interface HttpServerTuning {
+  sessionIdleMs?: number;
+  sweepIntervalMs?: number;
+}
+
+export async function startHttpServer(context: MragContext, tuning: HttpServerTuning = {}): Promise<HttpServerHandle> {
+  const sessionIdleMs = tuning.sessionIdleMs ?? SESSION_IDLE_MS;
+  const options = context.config.http;
+  const log = context.logger;
+  const host = options.host;
+  const loopback = isLoopbackHost(host);
+  const token = options.token;
+  if (!loopback && !token) {
+    throw new UsageError(
+      `refusing to serve MCP over HTTP on ${host} without a token: anyone who can reach it could read and change the ` +
+        "knowledge base. Either set MRAG_HTTP_TOKEN (at least 16 characters, e.g. `openssl rand -hex 32`) so clients " +
+        "must send it as a bearer token, or listen on loopback only with --host 127.0.0.1",
+    );
+  }
+
+  /** Stateful sessions by id, for routing. */
+  const sessions = new Map<string, Connection>();
+  /** Every MCP server not yet closed (sessions, sessions being initialised, stateless requests). */
+  const live = new Set<Connection>();
+  /** `idle()` of closed servers whose tool calls may still be unwinding. */
+  const unwinding = new Set<Promise<void>>();
+  let closing = false;
+  let port = options.port;
+
+  const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(status, {
+      "Content-Type": "application/json",
+      "Content-Length": String(Buffer.byteLength(body)),
+      ...headers,
+    });
+    res.end(body);
+  };
+
+  /** Answer with a JSON-RPC error and log one line about it. */
+  const refuse = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    code: number,
+    message: string,
+    headers: Record<string, string> = {},
+  ): void => {
+    const line = `http ${req.method ?? "?"} ${pathOf(req.url)} -> ${status}: ${message}`;
+    if (status >= 500) log.error(line);
+    else log.warn(line);
+    send(res, status, jsonRpcError(code, message), headers);
+  };
+
+  /** Track a new MCP server until it closes; once closed, its running tool calls unwind in the background. */
+  const track = (connection: Connection, label: string): void => {
+    live.add(connection);
+    const { mcp } = connection;
+    mcp.server.onclose = () => {
+      live.delete(connection);
+      const id = connection.transport.sessionId;
+      if (id !== undefined && sessions.get(id) === connection) sessions.delete(id);
+      const idle = mcp.idle();
+      unwinding.add(idle);
+      void idle.finally(() => unwinding.delete(idle));
+      if (id !== undefined) log.debug(`http: ${label} ${id} closed`);
+    };
+    mcp.server.onerror = (error) => log.debug(`http: ${label}: ${describe(error)}`);
+  };
+
+  /** Count a request against its session until the response ends (an SSE stream keeps a session alive). */
+  const touch = (connection: Connection, res: ServerResponse): void => {
+    connection.lastSeen = Date.now();
+    connection.open++;
+    res.once("close", () => {
+      connection.open--;
+      connection.lastSeen = Date.now();
+    });
+  };
+
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [id, connection] of sessions) {
+      if (connection.open === 0 && now - connection.lastSeen > sessionIdleMs) {
+        log.debug(`http: session ${id} idle for ${Math.round((now - connection.lastSeen) / 60_000)} min, closing`);
+        void connection.mcp.server.close();
+      }
+    }
+  }, tuning.sweepIntervalMs ?? SWEEP_INTERVAL_MS);
+  sweep.unref();
+
+  type Body = { ok: true; value: unknown } | { ok: false };
+
+  /** Read a JSON body up to `maxBodyBytes`; on any failure the response has been sent (or the client is gone). */
+  const readJson = (req: IncomingMessage, res: ServerResponse): Promise<Body> => {
+    const max = options.maxBodyBytes;
+    const tooLarge = () =>
+      refuse(req, res, 413, SERVER_ERROR, `request body is larger than the limit of ${max} bytes (http.maxBodyBytes)`, {
+        Connection: "close",
+      });
+    const declared = Number(headerOf(req, "content-length"));
+    if (Number.isFinite(declared) && declared > max) {
+      tooLarge();
+      return Promise.resolve({ ok: false });
+    }
+    return new Promise<Body>((resolve) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const finish = (result: Body) => {
+        req.off("data", onData);
+        req.off("end", onEnd);
+        req.off("error", onGone);
+        req.off("close", onGone);
+        resolve(result);
+      };
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > max) {
+          // Stop reading: nothing more is buffered, and the connection closes after the answer.
+          req.pause();
+          chunks.length = 0;
+          finish({ ok: false });
+          tooLarge();
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        try {
+          finish({ ok: true, value: JSON.parse(text) });
+        } catch (error) {
+          finish({ ok: false });
+          refuse(req, res, 400, PARSE_ERROR, `parse error: the body is not valid JSON (${describe(error)})`);
+        }
+      };
+      const onGone = () => {
+        log.debug(`http ${req.method ?? "?"} ${pathOf(req.url)}: client went away while sending the body`);
+        finish({ ok: false });
+        res.destroy();
+      };
+      req.on("data", onData);
+      req.on("end", onEnd);
+      req.on("error", onGone);
+      req.on("close", onGone);
+    });
+  };
+
+  const unknownSession = (req: IncomingMessage, res: ServerResponse, id: string) =>
+    refuse(
+      req,
+      res,
+      404,
+      SESSION_NOT_FOUND,
+      `session "${id}" not found (it was ended or the server restarted); re-initialize: send an initialize request ` +
+        `without the ${SESSION_HEADER} header to start a new session`,
+    );
+
+  const startSession = async (req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
+    const mcp = createMcpServer(context);
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: randomUUID,
+      onsessioninitialized: (id) => {
+        sessions.set(id, connection);
+        log.debug(`http: session ${id} started (${sessions.size} open)`);
+      },
+      onsessionclosed: (id) => {
+        sessions.delete(id);
+      },
+    });
+    const connection: Connection = { mcp, transport, lastSeen: Date.now(), open: 0 };
+    track(connection, "session");
+    touch(connection, res);
+    await mcp.server.connect(transport);
+    await transport.handleRequest(req, res, body);
+    // The transport refused the initialize (bad headers, batch, ...), or we began shutting down meanwhile.
+    if (transport.sessionId === undefined || closing) await mcp.server.close();
+  };
+
+  const serveStateless = async (req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
+    const mcp = createMcpServer(context);
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    const connection: Connection = { mcp, transport, lastSeen: Date.now(), open: 0 };
+    track(connection, "request");
+    res.on("close", () => void mcp.server.close());
+    await mcp.server.connect(transport);
+    await transport.handleRequest(req, res, body);
+  };
+
+  const handlePost = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (!isJsonContentType(headerOf(req, "content-type"))) {
+      refuse(
+        req,
+        res,
+        415,
+        SERVER_ERROR,
+        "unsupported media type: send the JSON-RPC message with Content-Type: application/json",
+      );
+      return;
+    }
+    const body = await readJson(req, res);
+    if (!body.ok) return;
+    if (closing) {
+      refuse(req, res, 503, SERVER_ERROR, "the server is shutting down", { Connection: "close" });
+      return;
+    }
+    if (options.stateless) {
+      await serveStateless(req, res, body.value);
+      return;
+    }
+    const id = headerOf(req, SESSION_HEADER);
+    if (id !== undefined) {
+      const session = sessions.get(id);
+      if (!session) {
+        unknownSession(req, res, id);
+        return;
+      }
+      touch(session, res);
+      await session.transport.handleRequest(req, res, body.value);
+      return;
+    }
+    if (!isInitialize(body.value)) {
+      refuse(
+        req,
+        res,
+        400,
+        INVALID_REQUEST,
+        `missing ${SESSION_HEADER} header: start a session with an initialize request, then send the ` +
+          `${SESSION_HEADER} it returns with every request`,
+      );
+      return;
+    }
+    await startSession(req, res, body.value);
+  };
+
+  /** GET (the server-to-client SSE stream) and DELETE (end the session) both need a session. */
+  const handleSessionRequest = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (options.stateless) {
+      refuse(req, res, 405, SERVER_ERROR, `${req.method} is not available: this server is stateless (no sessions)`, {
+        Allow: "POST",
+      });
+      return;
+    }
+    const id = headerOf(req, SESSION_HEADER);
+    if (id === undefined) {
+      refuse(
+        req,
+        res,
+        400,
+        INVALID_REQUEST,
+        `missing ${SESSION_HEADER} header: ${req.method} needs the session id returned by initialize`,
+      );
+      return;
+    }
+    const session = sessions.get(id);
+    if (!session) {
+      unknownSession(req, res, id);
+      return;
+    }
+    touch(session, res);
+    await session.transport.handleRequest(req, res);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = pathOf(req.url);
+    if (closing) {
+      refuse(req, res, 503, SERVER_ERROR, "the server is shutting down", { Connection: "close" });
+      return;
+    }
+    if (path === "/healthz") {
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        refuse(req, res, 405, SERVER_ERROR, `${req.method} is not allowed on /healthz; use GET`, {
+          Allow: "GET, HEAD",
+        });
+        return;
+      }
+      send(res, 200, JSON.stringify({ status: "ok", version: VERSION }));
+      return;
+    }
+    if (path !== MCP_PATH) {
+      refuse(req, res, 404, SERVER_ERROR, `not found: ${path}; the MCP endpoint is ${MCP_PATH}`);
+      return;
+    }
+    const badHost = checkHost(headerOf(req, "host"), {
+      loopback,
+      port,
+      boundHost: host,
+      allowedHosts: options.allowedHosts,
+    });
+    if (badHost) {
+      refuse(req, res, 403, SERVER_ERROR, `forbidden: ${badHost}; add it to http.allowedHosts to accept it`);
+      return;
+    }
+    const badOrigin = checkOrigin(headerOf(req, "origin"), options.allowedOrigins);
+    if (badOrigin) {
+      refuse(req, res, 403, SERVER_ERROR, `forbidden: ${badOrigin}; add it to http.allowedOrigins to accept it`);
+      return;
+    }
+    if (token !== undefined && !bearerMatches(headerOf(req, "authorization"), token)) {
+      refuse(
+        req,
+        res,
+        401,
+        SERVER_ERROR,
+        "unauthorized: send the token from MRAG_HTTP_TOKEN as an `Authorization: Bearer <token>` header",
+        { "WWW-Authenticate": 'Bearer realm="mrag"' },
+      );
+      return;
+    }
+    switch (req.method) {
+      case "POST":
+        return handlePost(req, res);
+      case "GET":
+      case "DELETE":
+        return handleSessionRequest(req, res);
+      default:
+        refuse(req, res, 405, SERVER_ERROR, `${req.method} is not allowed on ${MCP_PATH}; use POST, GET or DELETE`, {
+          Allow: "GET, POST, DELETE",
+        });
+    }
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      refuse(req, res, 500, INTERNAL_ERROR, `internal error: ${describe(error)}`);
+    });
+  });
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+    log.debug(`http: bad request from client: ${error.code ?? describe(error)}`);
+    if (error.code === "ECONNRESET" || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const body = jsonRpcError(INVALID_REQUEST, "bad request: malformed HTTP");
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      server.off("listening", onListening);
+      clearInterval(sweep);
+      reject(listenError(error, host, options.port));
+    };
+    const onListening = () => {
+      server.off("error", onError);
+      resolve();
+    };
+    server.once("error", onError);
+    server.once("listening", onListening);
+    server.listen({ host: bare(host), port: options.port });
+  });
+  server.on("error", (error) => log.error(`http server: ${describe(error)}`));
+
+  const address = server.address();
+  if (address && typeof address === "object") port = address.port;
+  const url = `http://${urlHost(host)}:${port}${MCP_PATH}`;
+  log.info(
+    `MCP over HTTP at ${url} (${token ? "bearer token required" : "no auth: loopback only"}` +
+      `${options.stateless ? ", stateless" : ""})`,
+  );
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      clearInterval(sweep);
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Closing a server closes its transport (ending its streams) and aborts its running tool calls.
+      await Promise.allSettled([...live].map((c) => c.mcp.server.close()));
+      while (unwinding.size > 0) await Promise.allSettled([...unwinding]);
+      sessions.clear();
+      server.closeAllConnections();
+      await stopped;
+      log.debug("http: server closed");
+    })();
+    return closed;
+  };
+
+  return { url, host, port, close };
+}

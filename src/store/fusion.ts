@@ -9,22 +9,23 @@ export function hybridCandidates(k: number): number {
 }
 
 /**
- * Reciprocal rank fusion: each hit scores `sum(1 / (rrfK + rank))` over the rankings it appears in
- * (rank 1-based), hits are deduplicated by chunk id (the first ranking that holds a chunk supplies it), and
- * the best `limit` are returned, best first. A chunk repeated inside one ranking counts once, at its best
- * rank. Ties are broken by the best rank reached in any list, then by id, so the order is deterministic.
+ * Reciprocal rank fusion over anything with an id: each item scores `sum(1 / (rrfK + rank))` over the
+ * rankings it appears in (rank 1-based), items are deduplicated by id (the first ranking that holds one
+ * supplies it), and the best `limit` are returned, best first. An id repeated inside one ranking counts once,
+ * at its best rank. Ties are broken by the best rank reached in any list, then by id, so the order is
+ * deterministic.
  */
-export function reciprocalRankFusion(
-  rankings: readonly (readonly SearchHit[])[],
+export function fuseRankings<T extends { id: string }>(
+  rankings: readonly (readonly T[])[],
   limit: number,
   rrfK: number = RRF_K,
-): SearchHit[] {
-  const fused = new Map<string, { hit: SearchHit; score: number; bestRank: number }>();
+): { item: T; score: number }[] {
+  const fused = new Map<string, { item: T; score: number; bestRank: number }>();
   for (const ranking of rankings) {
     const seen = new Set<string>();
     let rank = 0;
-    for (const hit of ranking) {
-      const id = hit.chunk.id;
+    for (const item of ranking) {
+      const id = item.id;
       if (seen.has(id)) continue;
       seen.add(id);
       rank++;
@@ -34,17 +35,25 @@ export function reciprocalRankFusion(
         entry.score += contribution;
         entry.bestRank = Math.min(entry.bestRank, rank);
       } else {
-        fused.set(id, { hit, score: contribution, bestRank: rank });
+        fused.set(id, { item, score: contribution, bestRank: rank });
       }
     }
   }
   return [...fused.values()]
     .sort(
       (a, b) =>
-        b.score - a.score ||
-        a.bestRank - b.bestRank ||
-        (a.hit.chunk.id < b.hit.chunk.id ? -1 : a.hit.chunk.id > b.hit.chunk.id ? 1 : 0),
+        b.score - a.score || a.bestRank - b.bestRank || (a.item.id < b.item.id ? -1 : a.item.id > b.item.id ? 1 : 0),
     )
     .slice(0, Math.max(0, limit))
-    .map(({ hit, score }) => ({ chunk: hit.chunk, score }));
+    .map(({ item, score }) => ({ item, score }));
+}
+
+/** {@link fuseRankings} over search hits: the fused hits carry their RRF score. */
+export function reciprocalRankFusion(
+  rankings: readonly (readonly SearchHit[])[],
+  limit: number,
+  rrfK: number = RRF_K,
+): SearchHit[] {
+  const keyed = rankings.map((ranking) => ranking.map((hit) => ({ id: hit.chunk.id, hit })));
+  return fuseRankings(keyed, limit, rrfK).map(({ item, score }) => ({ chunk: item.hit.chunk, score }));
 }

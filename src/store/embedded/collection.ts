@@ -1,6 +1,6 @@
 import { Index, type Table } from "@lancedb/lancedb";
 import { isMragError, StoreError, UsageError } from "../../errors.js";
-import { hybridCandidates, reciprocalRankFusion } from "../fusion.js";
+import { fuseRankings, hybridCandidates } from "../fusion.js";
 import type {
   ChunkRecord,
   Collection,
@@ -92,6 +92,34 @@ export interface CollectionContext {
 const ID_BATCH = 1000;
 const SELECT_WITH_DISTANCE = [...CHUNK_COLUMNS, "_distance"];
 const SELECT_WITH_SCORE = [...CHUNK_COLUMNS, "_score"];
+
+interface ArrowResult {
+  getChild(name: string): unknown;
+  get(index: number): unknown;
+  readonly numRows: number;
+}
+
+interface Candidate {
+  id: string;
+  score: number;
+  row(): Record<string, unknown>;
+}
+
+/**
+ * One branch's rows as candidates, best first (score, then id: unindexed rows come back unsorted), each able
+ * to build its row on demand. `toScore` turns the branch's raw column (distance or BM25) into higher-is-better.
+ */
+function rankCandidates(table: ArrowResult, scoreColumn: string, toScore: (raw: number) => number): Candidate[] {
+  const ids = stringColumn(table as Parameters<typeof stringColumn>[0], "id");
+  const raw = numberColumn(table as Parameters<typeof numberColumn>[0], scoreColumn);
+  return ids
+    .map((id, i) => ({
+      id,
+      score: toScore(raw[i] ?? Number.NaN),
+      row: () => table.get(i) as Record<string, unknown>,
+    }))
+    .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
 
 function byScoreThenId(a: SearchHit, b: SearchHit): number {
   return b.score - a.score || (a.chunk.id < b.chunk.id ? -1 : a.chunk.id > b.chunk.id ? 1 : 0);
@@ -344,9 +372,15 @@ export class EmbeddedCollection implements Collection {
       if (valid.mode === "keyword") return this.keyword(valid, valid.k, where);
       const depth = hybridCandidates(valid.k);
       const [dense, keyword] = await this.consistentRead(() =>
-        Promise.all([this.dense(valid, depth, where), this.keyword(valid, depth, where)]),
+        Promise.all([this.denseQuery(valid, depth, where).toArrow(), this.keywordQuery(valid, depth, where).toArrow()]),
       );
-      return reciprocalRankFusion([dense, keyword], valid.k);
+      // Rank on ids and scores read from the Arrow columns; only the k winners become chunks (building a
+      // JS object per candidate cost more than the fusion itself).
+      const fused = fuseRankings(
+        [rankCandidates(dense, "_distance", (d) => 1 - d), rankCandidates(keyword, "_score", (s) => s)],
+        valid.k,
+      );
+      return fused.map(({ item, score }) => ({ chunk: rowToChunk(item.row()), score }));
     });
   }
 
@@ -362,8 +396,8 @@ export class EmbeddedCollection implements Collection {
     }
   }
 
-  private async dense(valid: ValidSearch, limit: number, where: string | undefined): Promise<SearchHit[]> {
-    let query = this.table
+  private denseQuery(valid: ValidSearch, limit: number, where: string | undefined) {
+    const query = this.table
       .vectorSearch(valid.vector!)
       .column(VECTOR_COLUMN)
       .distanceType("dot")
@@ -374,20 +408,26 @@ export class EmbeddedCollection implements Collection {
       .minimumNprobes(this.ctx.policy.nprobes)
       .select(SELECT_WITH_DISTANCE)
       .limit(limit);
-    if (where) query = query.where(where);
-    const rows = await query.toArray();
+    return where ? query.where(where) : query;
+  }
+
+  private async dense(valid: ValidSearch, limit: number, where: string | undefined): Promise<SearchHit[]> {
+    const rows = await this.denseQuery(valid, limit, where).toArray();
     // LanceDB's dot distance is 1 - a·b; on unit vectors a·b is the cosine similarity.
     return rows.map((row) => ({ chunk: rowToChunk(row), score: 1 - Number(row._distance) })).sort(byScoreThenId);
   }
 
-  private async keyword(valid: ValidSearch, limit: number, where: string | undefined): Promise<SearchHit[]> {
-    let query = this.table
+  private keywordQuery(valid: ValidSearch, limit: number, where: string | undefined) {
+    const query = this.table
       .query()
       .fullTextSearch(valid.text!, { columns: FTS_COLUMN })
       .select(SELECT_WITH_SCORE)
       .limit(limit);
-    if (where) query = query.where(where);
-    const rows = await query.toArray();
+    return where ? query.where(where) : query;
+  }
+
+  private async keyword(valid: ValidSearch, limit: number, where: string | undefined): Promise<SearchHit[]> {
+    const rows = await this.keywordQuery(valid, limit, where).toArray();
     // Rows not yet in the index come back unsorted after the indexed ones: sort here.
     return rows.map((row) => ({ chunk: rowToChunk(row), score: Number(row._score) })).sort(byScoreThenId);
   }

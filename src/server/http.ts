@@ -1,11 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { isIP, type Socket } from "node:net";
+import { availableParallelism } from "node:os";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { UsageError } from "../errors.js";
 import type { MragContext } from "../tools/context.js";
 import { VERSION } from "../version.js";
+import { Gate } from "./gate.js";
 import {
   bare,
   bearerMatches,
@@ -110,6 +112,8 @@ function listenError(error: NodeJS.ErrnoException, host: string, port: number): 
 /** Timings tests can shorten; servers use the defaults. */
 export interface HttpServerTuning {
   sessionIdleMs?: number;
+  /** Reading tool calls served at once over all sessions; more wait in arrival order. */
+  maxConcurrentReads?: number;
   sweepIntervalMs?: number;
 }
 
@@ -128,6 +132,8 @@ export async function startHttpServer(context: MragContext, tuning: HttpServerTu
     );
   }
 
+  // Two reads per core keep both cores busy while the rest wait their turn in order.
+  const readGate = new Gate(tuning.maxConcurrentReads ?? Math.max(2, 2 * availableParallelism()));
   /** Stateful sessions by id, for routing. */
   const sessions = new Map<string, Connection>();
   /** Every MCP server not yet closed (sessions, sessions being initialised, stateless requests). */
@@ -270,7 +276,7 @@ export async function startHttpServer(context: MragContext, tuning: HttpServerTu
     );
 
   const startSession = async (req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
-    const mcp = createMcpServer(context);
+    const mcp = createMcpServer(context, { readGate });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
       onsessioninitialized: (id) => {
@@ -291,7 +297,7 @@ export async function startHttpServer(context: MragContext, tuning: HttpServerTu
   };
 
   const serveStateless = async (req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
-    const mcp = createMcpServer(context);
+    const mcp = createMcpServer(context, { readGate });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     const connection: Connection = { mcp, transport, lastSeen: Date.now(), open: 0 };
     track(connection, "request");

@@ -15,12 +15,18 @@ import {
 import { z } from "zod";
 import type { MragContext } from "../tools/context.js";
 import { availableTools } from "../tools/registry.js";
-import { callTool, type ToolDefinition, type ToolRun } from "../tools/tool.js";
+import { callTool, type ToolDefinition, type ToolOutcome, type ToolRun } from "../tools/tool.js";
 import { VERSION } from "../version.js";
+import type { Gate } from "./gate.js";
 import { getPrompt, PROMPTS } from "./prompts.js";
 import { listSourceResources, readSourceResource, SOURCE_TEMPLATE } from "./resources.js";
 
 export interface McpServerOptions {
+  /**
+   * Shared by every session of one server: reading tools wait here in arrival order. Writers (ingest) are
+   * not gated: they hold the store's write lock for long and must not starve searches.
+   */
+  readGate?: Gate;
   /** Called for every tool call, e.g. to count or log them. */
   onToolCall?: (name: string, ok: boolean, ms: number) => void;
 }
@@ -109,7 +115,13 @@ export function createMcpServer(context: MragContext, options: McpServerOptions 
       };
     }
     const started = performance.now();
-    const call = callTool(tool, context, request.params.arguments, run);
+    const invoke = () => callTool(tool, context, request.params.arguments, run);
+    const call =
+      options.readGate && !tool.writes
+        ? options.readGate
+            .run(invoke, extra.signal)
+            .catch((): ToolOutcome => ({ ok: false, message: "cancelled while waiting for a free slot" }))
+        : invoke();
     running.add(call);
     const outcome = await call.finally(() => running.delete(call));
     options.onToolCall?.(name, outcome.ok, performance.now() - started);

@@ -3,6 +3,7 @@ import { UsageError } from "../errors.js";
 import { FILE_TYPES } from "../store/types.js";
 import { isoTime } from "./format.js";
 import { defineTool, outputBudgetChars } from "./tool.js";
+import { boundedInt } from "./validation.js";
 
 export const LIST_MAX_LIMIT = 1000;
 const SOURCE_OVERHEAD_CHARS = 160;
@@ -15,13 +16,7 @@ export const ListSourcesInputSchema = z
       .max(4096)
       .optional()
       .describe("Only sources whose id starts with this (e.g. 'docs/api/' or 'https://example.com/')."),
-    limit: z
-      .number()
-      .int("limit must be a whole number")
-      .min(1, `limit must be between 1 and ${LIST_MAX_LIMIT}`)
-      .max(LIST_MAX_LIMIT, `limit must be between 1 and ${LIST_MAX_LIMIT}`)
-      .default(100)
-      .describe("Sources per page (default 100)."),
+    limit: boundedInt("limit", 1, LIST_MAX_LIMIT).default(100).describe("Sources per page (default 100)."),
     cursor: z
       .string()
       .min(1, "cursor must not be empty; omit it for the first page")

@@ -4,6 +4,7 @@ import type { StoredChunk } from "../store/types.js";
 import type { MragContext } from "./context.js";
 import { lineRange } from "./format.js";
 import { defineTool, outputBudgetChars } from "./tool.js";
+import { boundedInt } from "./validation.js";
 
 export const READ_MAX_IDS = 20;
 export const READ_MAX_NEIGHBOURS = 10;
@@ -25,18 +26,10 @@ export const ReadInputSchema = z
       .max(READ_MAX_IDS, `at most ${READ_MAX_IDS} ids per call`)
       .optional()
       .describe("Chunk ids from `search` hits. Use this or `source`, not both."),
-    before: z
-      .number()
-      .int("before must be a whole number")
-      .min(0, `before must be between 0 and ${READ_MAX_NEIGHBOURS}`)
-      .max(READ_MAX_NEIGHBOURS, `before must be between 0 and ${READ_MAX_NEIGHBOURS}`)
+    before: boundedInt("before", 0, READ_MAX_NEIGHBOURS)
       .default(0)
       .describe("With ids: also return this many chunks that precede each one in its source."),
-    after: z
-      .number()
-      .int("after must be a whole number")
-      .min(0, `after must be between 0 and ${READ_MAX_NEIGHBOURS}`)
-      .max(READ_MAX_NEIGHBOURS, `after must be between 0 and ${READ_MAX_NEIGHBOURS}`)
+    after: boundedInt("after", 0, READ_MAX_NEIGHBOURS)
       .default(0)
       .describe("With ids: also return this many chunks that follow each one in its source."),
     source: z

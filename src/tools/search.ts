@@ -4,7 +4,7 @@ import type { MragContext } from "./context.js";
 import { lineRange } from "./format.js";
 import { makeSnippet } from "./snippet.js";
 import { defineTool, outputBudgetChars } from "./tool.js";
-import { explainInvalid } from "./validation.js";
+import { boundedInt, explainInvalid } from "./validation.js";
 
 export { explainInvalid } from "./validation.js";
 
@@ -19,13 +19,7 @@ export const SearchInputSchema = z
       .max(4000, "query is longer than 4000 characters; shorten it")
       .refine((q) => q.trim().length > 0, "query must not be empty; pass the words to search for")
       .describe("What to look for: a question or keywords, in natural language. The server embeds it."),
-    k: z
-      .number()
-      .int("k must be a whole number")
-      .min(1, `k must be between 1 and ${SEARCH_MAX_K}`)
-      .max(SEARCH_MAX_K, `k must be between 1 and ${SEARCH_MAX_K}`)
-      .default(8)
-      .describe(`Number of hits, 1-${SEARCH_MAX_K} (default 8).`),
+    k: boundedInt("k", 1, SEARCH_MAX_K).default(8).describe(`Number of hits, 1-${SEARCH_MAX_K} (default 8).`),
     mode: z
       .enum(SEARCH_MODES)
       .default("hybrid")
@@ -33,11 +27,7 @@ export const SearchInputSchema = z
     filter: SearchFilterSchema.optional().describe(
       "Narrow the search: sourcePrefix (e.g. 'docs/api/'), tags (any of), fileTypes (any of).",
     ),
-    snippet_chars: z
-      .number()
-      .int("snippet_chars must be a whole number")
-      .min(0, `snippet_chars must be between 0 and ${SNIPPET_MAX_CHARS}`)
-      .max(SNIPPET_MAX_CHARS, `snippet_chars must be between 0 and ${SNIPPET_MAX_CHARS}`)
+    snippet_chars: boundedInt("snippet_chars", 0, SNIPPET_MAX_CHARS)
       .default(DEFAULT_SNIPPET_CHARS)
       .describe(`Characters of text per hit, around the first query word found (default ${DEFAULT_SNIPPET_CHARS}).`),
   })

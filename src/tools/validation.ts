@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 import { UsageError } from "../errors.js";
 
 /**
@@ -27,4 +27,10 @@ function formatPath(path: readonly PropertyKey[]): string {
   return path
     .map((part, i) => (typeof part === "number" ? `[${part}]` : `${i > 0 ? "." : ""}${String(part)}`))
     .join("");
+}
+
+/** A whole-number argument with one message for every way it can be out of range. */
+export function boundedInt(field: string, min: number, max: number) {
+  const range = `${field} must be between ${min} and ${max}`;
+  return z.number().int(`${field} must be a whole number`).min(min, range).max(max, range);
 }

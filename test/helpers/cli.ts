@@ -10,14 +10,19 @@ export interface CliResult {
 
 export const MRAG_BIN = path.join(REPO_ROOT, "bin", "mrag.js");
 
-/** Run the built CLI (`bin/mrag.js` -> `dist/`) as a user would, with no inherited MRAG_* settings. */
-export function runMrag(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
+/** The environment a user's shell or MCP client would give mrag: this one without MRAG_* settings, plus `extra`. */
+export function userEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("MRAG_")) env[k] = v;
+  return { ...env, ...extra };
+}
+
+/** Run the built CLI (`bin/mrag.js` -> `dist/`) as a user would, with no inherited MRAG_* settings. */
+export function runMrag(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MRAG_BIN, ...args], {
       cwd: options.cwd,
-      env: { ...env, ...options.env },
+      env: userEnv(options.env),
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

@@ -4,14 +4,11 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runIngest } from "../../src/tools/ingest.js";
-import { MRAG_BIN } from "../helpers/cli.js";
+import { MRAG_BIN, userEnv } from "../helpers/cli.js";
 import { makeWorkspace, REPO_ROOT, type Workspace } from "../helpers/workspace.js";
 
-/** The environment a user's MCP client would give the server: no inherited MRAG_* settings. */
 function serverEnv(ws: Workspace): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("MRAG_")) env[k] = v;
-  return { ...env, MRAG_STORE: ws.storeDir, MRAG_LOG_LEVEL: "warn" };
+  return userEnv({ MRAG_STORE: ws.storeDir, MRAG_LOG_LEVEL: "warn" });
 }
 
 interface Hit {
@@ -143,17 +140,11 @@ describe("MCP Inspector CLI against the stdio server", () => {
     expect(tools.every((t) => t.outputSchema !== undefined)).toBe(true);
   });
 
+  const callSearch = (...toolArgs: string[]) =>
+    inspect(["--method", "tools/call", "--tool-name", "search", ...toolArgs.flatMap((a) => ["--tool-arg", a])]);
+
   it("calls search", async () => {
-    const { json } = await inspect([
-      "--method",
-      "tools/call",
-      "--tool-name",
-      "search",
-      "--tool-arg",
-      "query=How is data stored in milvus?",
-      "--tool-arg",
-      "k=3",
-    ]);
+    const { json } = await callSearch("query=How is data stored in milvus?", "k=3");
     expect(json.isError).toBeFalsy();
     const hits = (json.structuredContent as { hits: Hit[] }).hits;
     expect(hits).toHaveLength(3);
@@ -161,16 +152,7 @@ describe("MCP Inspector CLI against the stdio server", () => {
   });
 
   it("reports a bad argument as a tool error", async () => {
-    const { json } = await inspect([
-      "--method",
-      "tools/call",
-      "--tool-name",
-      "search",
-      "--tool-arg",
-      "query=etcd",
-      "--tool-arg",
-      "k=0",
-    ]);
+    const { json } = await callSearch("query=etcd", "k=0");
     expect(json.isError).toBe(true);
     expect(JSON.stringify(json.content)).toMatch(/k: k must be between 1 and 50/);
   });

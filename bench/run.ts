@@ -1,15 +1,17 @@
 /**
  * Runs the mrag benchmarks, each in its own child process, prints a table and writes docs/benchmarks.md
- * (only the part between `<!-- bench:start -->` and `<!-- bench:end -->`; the rest is hand-written).
+ * (only the parts between `<!-- bench:start -->` and `<!-- bench:end -->` (ingest, search, cold) and between
+ * `<!-- bench:mcp:start -->` and `<!-- bench:mcp:end -->` (mcp); the rest is hand-written). A block is
+ * rewritten only when one of its benchmarks ran, so `run.js mcp --write-doc` leaves the other results alone.
  *
- *   npm run build:ts && node dist/bench/run.js [ingest] [search] [cold] [--sizes 10000,100000,1000000]
+ *   npm run build:ts && node dist/bench/run.js [ingest] [search] [cold] [mcp] [--sizes 10000,100000,1000000]
  *       [--rounds 2] [--noise 0.5] [--batch 20000] [--runs 7] [--work <dir>] [--keep] [--write-doc | --no-doc]
- *       [--optimize-timeout 900]
+ *       [--optimize-timeout 900] [--clients 50] [--duration 30]
  *
  * A build whose optimize() is still running after --optimize-timeout seconds is reported as hung (LanceDB's
  * full-text index build has deadlocked on 2-core machines; see docs/benchmarks.md).
  *
- * With no benchmark named, all three run and the doc is rewritten; a subset writes the doc only with
+ * With no benchmark named, all four run and the doc is rewritten; a subset writes the doc only with
  * --write-doc. Raw results go to bench/out/results-<date>.json. Numbers only: nothing is asserted.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -21,21 +23,28 @@ import { parseArgs } from "node:util";
 import { runChild } from "./lib/child.js";
 import { REPO_ROOT } from "./lib/corpus.js";
 import type { Failure, Report, SizeOutcome } from "./lib/report.js";
-import { renderReport } from "./lib/report.js";
+import { renderMcpReport, renderReport } from "./lib/report.js";
 import type {
   ColdStartResult,
   IngestResult,
+  McpResult,
   SearchBuildResult,
   SearchPrepareResult,
   SearchQueryResult,
 } from "./lib/results.js";
 import { log } from "./lib/util.js";
 
-const BENCHMARKS = ["ingest", "search", "cold"] as const;
+const BENCHMARKS = ["ingest", "search", "cold", "mcp"] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
+/** The benchmarks whose results share the main generated block; mcp has its own. */
+const MAIN_BLOCK: readonly Benchmark[] = ["ingest", "search", "cold"];
 const DOC = path.join(REPO_ROOT, "docs", "benchmarks.md");
-const START = "<!-- bench:start -->";
-const END = "<!-- bench:end -->";
+const MAIN_MARKERS = { start: "<!-- bench:start -->", end: "<!-- bench:end -->", heading: "## Results" };
+const MCP_MARKERS = {
+  start: "<!-- bench:mcp:start -->",
+  end: "<!-- bench:mcp:end -->",
+  heading: "## Results: MCP server",
+};
 
 function parse() {
   const { values, positionals } = parseArgs({
@@ -46,6 +55,8 @@ function parse() {
       noise: { type: "string", default: "0.5" },
       batch: { type: "string", default: "20000" },
       runs: { type: "string", default: "7" },
+      clients: { type: "string", default: "50" },
+      duration: { type: "string", default: "30" },
       "optimize-timeout": { type: "string", default: "900" },
       work: { type: "string" },
       keep: { type: "boolean", default: false },
@@ -68,12 +79,17 @@ function parse() {
   return { values, benchmarks, sizes, writeDoc };
 }
 
-function writeDocument(generated: string): void {
-  const block = `${START}\n\n${generated}\n${END}`;
-  let doc = existsSync(DOC) ? readFileSync(DOC, "utf8") : `# Benchmarks\n\n${START}\n${END}\n`;
-  const s = doc.indexOf(START);
-  const e = doc.indexOf(END);
-  doc = s >= 0 && e > s ? doc.slice(0, s) + block + doc.slice(e + END.length) : `${doc.trimEnd()}\n\n${block}\n`;
+/** Replace the text between a block's markers (appending the block under its heading if it is missing). */
+function writeDocument(generated: string, markers: { start: string; end: string; heading: string }): void {
+  const { start, end, heading } = markers;
+  const block = `${start}\n\n${generated}\n${end}`;
+  let doc = existsSync(DOC) ? readFileSync(DOC, "utf8") : "# Benchmarks\n";
+  const s = doc.indexOf(start);
+  const e = doc.indexOf(end);
+  doc =
+    s >= 0 && e > s
+      ? doc.slice(0, s) + block + doc.slice(e + end.length)
+      : `${doc.trimEnd()}\n\n${heading}\n\n${block}\n`;
   writeFileSync(DOC, doc);
 }
 
@@ -113,6 +129,9 @@ async function main(): Promise<void> {
       runs: Number(values.runs),
     },
   };
+  // The real chunks the search and mcp benchmarks start from, embedded once per run.
+  let prepared: SearchPrepareResult | undefined;
+  let prepareTried = false;
   const child = async <T>(step: string, script: string, args: string[]): Promise<T | undefined> => {
     log(`-- ${step}`);
     const outcome = await runChild<T>(script, [...args, "--work", workDir], { workDir, env });
@@ -129,7 +148,8 @@ async function main(): Promise<void> {
       }
     }
     if (benchmarks.includes("search")) {
-      const prepared = await child<SearchPrepareResult>("search: embed real data", "search-prepare.js", []);
+      prepareTried = true;
+      prepared = await child<SearchPrepareResult>("search: embed real data", "search-prepare.js", []);
       if (prepared) report.prepare = prepared;
       for (const size of prepared ? sizes : []) {
         const outcome: SizeOutcome = { size };
@@ -164,13 +184,30 @@ async function main(): Promise<void> {
       const cold = await child<ColdStartResult>("cold start", "cold-start.js", ["--runs", values.runs]);
       if (cold) report.cold = cold;
     }
+    if (benchmarks.includes("mcp")) {
+      if (!prepareTried) {
+        prepared = await child<SearchPrepareResult>("mcp: embed real data", "search-prepare.js", []);
+        if (prepared) report.prepare = prepared;
+      }
+      if (prepared) {
+        const mcp = await child<McpResult>("mcp server", "mcp.js", [
+          "--clients",
+          values.clients,
+          "--duration",
+          values.duration,
+        ]);
+        if (mcp) report.mcp = mcp;
+      }
+    }
   } finally {
     if (!values.keep && values.work === undefined) await rm(workDir, { recursive: true, force: true });
   }
 
   report.totalSeconds = (performance.now() - started) / 1000;
   report.machine.loadEnd = os.loadavg()[0] ?? 0;
-  const text = renderReport(report);
+  const mainText = benchmarks.some((b) => MAIN_BLOCK.includes(b)) ? renderReport(report) : undefined;
+  const mcpText = benchmarks.includes("mcp") ? renderMcpReport(report) : undefined;
+  const text = [mainText, mcpText].filter((t) => t !== undefined).join("\n");
   process.stdout.write(`\n${text}`);
   const outDir = path.join(REPO_ROOT, "bench", "out");
   mkdirSync(outDir, { recursive: true });
@@ -178,7 +215,8 @@ async function main(): Promise<void> {
   writeFileSync(path.join(outDir, `results-${stamp}.json`), JSON.stringify(report, null, 2));
   writeFileSync(path.join(outDir, `results-${stamp}.md`), text);
   if (writeDoc) {
-    writeDocument(text);
+    if (mainText !== undefined) writeDocument(mainText, MAIN_MARKERS);
+    if (mcpText !== undefined) writeDocument(mcpText, MCP_MARKERS);
     log(`wrote ${path.relative(process.cwd(), DOC) || DOC}`);
   }
   if (failures.length > 0) process.exitCode = 1;

@@ -3,6 +3,7 @@ import type {
   ColdStartResult,
   ColdStats,
   IngestResult,
+  McpResult,
   SearchBuildResult,
   SearchPrepareResult,
   SearchQueryResult,
@@ -43,6 +44,7 @@ export interface Report {
   prepare?: SearchPrepareResult;
   sizes: SizeOutcome[];
   cold?: ColdStartResult;
+  mcp?: McpResult;
   failures: Failure[];
   options: { noise: number; rounds: number; batch: number; runs: number };
 }
@@ -327,35 +329,200 @@ function coldSection(r: Report): string {
   ].join("\n");
 }
 
-/** The generated part of docs/benchmarks.md (and what run.js prints). */
-export function renderReport(r: Report): string {
+function mcpGoals(r: Report): Goal[] {
+  const m = r.mcp;
+  const h = m?.stdio.modes.hybrid;
+  const init = m?.initialize;
+  return [
+    {
+      goal: "MCP `search` round trip over stdio, hybrid, p50 (10k chunks)",
+      target: "< 15 ms",
+      measured: h ? `${fmt(h.p50)} ms` : "not measured",
+      met: h ? h.p50 < 15 : undefined,
+    },
+    {
+      goal: "MCP `search` round trip over stdio, hybrid, p99 (10k chunks)",
+      target: "< 40 ms",
+      measured: h ? `${fmt(h.p99)} ms` : "not measured",
+      met: h ? h.p99 < 40 : undefined,
+    },
+    {
+      goal: "spawn of `mrag serve` to the initialize result",
+      target: "< 1 s",
+      measured: init
+        ? `${fmt(init.medianMs / 1000, 2)} s (median of ${init.runs}; max ${fmt(init.maxMs / 1000, 2)} s)`
+        : "not measured",
+      met: init ? init.medianMs < 1000 : undefined,
+    },
+  ];
+}
+
+function mcpSection(r: Report): string {
+  const m = r.mcp;
+  if (!m) return "";
+  const p = r.prepare;
+  const cores = (n: number | undefined) => (n === undefined ? "n/a" : fmt(n, 2));
+  const rss = (n: number | undefined) => (n === undefined ? "n/a" : int(n));
+  const latencyRow = (transport: string, mode: string, s: LatencySummary) => [
+    transport,
+    mode,
+    int(s.n),
+    fmt(s.p50),
+    fmt(s.p95),
+    fmt(s.p99),
+    fmt(s.max),
+    fmt(s.mean),
+  ];
+  const h = m.http;
+  const intro =
+    `Store: ${int(m.storeChunks)} real chunks, a random subset of the search benchmark's embedded data` +
+    (p
+      ? ` (${int(p.markdownChunks)} Markdown chunks + ${int(p.hotpotPassages)} hotpotqa passages, \`${p.modelId}\`)`
+      : "") +
+    `, written with \`upsert\` + \`optimize\` in ${fmt(m.storeBuildSeconds, 1)} s (full-text index; no vector index ` +
+    `at this size, so dense search is an exact scan). Servers: \`node bin/mrag.js serve\` spawned with only ` +
+    `MRAG_STORE, MRAG_COLLECTION and MRAG_LOG_LEVEL=warn (plus MRAG_HTTP_TOKEN for HTTP) of mrag's variables. ` +
+    `Client: the SDK's \`Client\` in the benchmark process, on the same machine. Every call is \`search\` with k = 8 ` +
+    `and the default snippet, rotating over ${m.queries} distinct questions (every third of the search benchmark's ` +
+    `hotpotqa + Milvus-style set). Latency is the client's view: request sent to result parsed.`;
+  const latency = table(
+    ["transport", "mode", "calls", "p50 ms", "p95 ms", "p99 ms", "max ms", "mean ms"],
+    [
+      latencyRow("stdio, 1 client, in sequence", "hybrid", m.stdio.modes.hybrid),
+      latencyRow("stdio, 1 client, in sequence", "keyword", m.stdio.modes.keyword),
+      latencyRow("stdio, 1 client, in sequence", "dense", m.stdio.modes.dense),
+      latencyRow(`HTTP, ${h.clients} concurrent sessions`, "hybrid", h.latency),
+    ],
+  );
+  const stdioNote =
+    `stdio: one server; after \`tools/list\`, the first \`search\` took ${fmt(m.stdio.firstCallMs)} ms (the server opens ` +
+    `the store and loads the model in the background once serving), then ${m.stdio.warmupCalls} untimed calls per ` +
+    `mode before the timed ones. Server peak RSS ${rss(m.stdio.server.peakRssMb)} MB; it used ` +
+    `${cores(m.stdio.server.cpuCores)} cores on average while answering.`;
+  const init = m.initialize;
+  const initNote =
+    `spawn to initialize result (\`client.connect\` on a fresh \`StdioClientTransport\`, which spawns the ` +
+    `server), ${init.runs} fresh servers after the stdio run above: median ${fmt(init.medianMs)} ms, min ` +
+    `${fmt(init.minMs)} ms, max ${fmt(init.maxMs)} ms (runs: ${init.samplesMs.map((x) => fmt(x, 0)).join(", ")} ms).`;
+  const load = table(
+    [
+      "clients (sessions)",
+      "seconds",
+      "calls",
+      "calls/s",
+      "tool errors (isError)",
+      "thrown errors",
+      "p50 ms",
+      "p95 ms",
+      "p99 ms",
+      "max ms",
+      "server peak RSS MB",
+      "server CPU, cores",
+      "client CPU, cores",
+    ],
+    [
+      [
+        h.clients,
+        fmt(h.durationSeconds, 1),
+        int(h.calls),
+        fmt(h.callsPerSecond),
+        h.toolErrors,
+        h.thrownErrors,
+        fmt(h.latency.p50),
+        fmt(h.latency.p95),
+        fmt(h.latency.p99),
+        fmt(h.latency.max),
+        rss(h.server.peakRssMb),
+        cores(h.server.cpuCores),
+        cores(h.clientCpuCores),
+      ],
+    ],
+  );
+  const loadNote =
+    `HTTP: \`mrag serve --http --port <free port>\` with a bearer token; ${h.clients} clients, each with its own ` +
+    `Streamable HTTP session, connected concurrently in ${fmt(h.connectAllMs)} ms, made one untimed call each, ` +
+    `then looped \`search\` (hybrid) until the time was up; latency percentiles are over the successful calls. ` +
+    `Calls per client: min ${h.perClientCalls.min}, median ${fmt(h.perClientCalls.median, 0)}, max ${h.perClientCalls.max}.` +
+    (h.errorSamples.length > 0 ? ` Errors seen: ${h.errorSamples.map((e) => `"${e}"`).join("; ")}.` : "") +
+    ` The clients run in one Node process on the same ${r.machine.cores} cores as the server, so the server's ` +
+    `throughput here is a floor.`;
+  const stderr =
+    m.serverStderrLines === 0
+      ? "The servers wrote nothing to stderr (log level warn)."
+      : `The servers wrote ${m.serverStderrLines} line(s) to stderr (log level warn), first: ` +
+        m.serverStderr.map((l) => `\`${l.replace(/`/g, "'")}\``).join("; ") +
+        ".";
+  return [
+    "### MCP server",
+    "",
+    intro,
+    "",
+    latency,
+    "",
+    stdioNote,
+    "",
+    initNote,
+    "",
+    load,
+    "",
+    loadNote,
+    "",
+    stderr,
+  ].join("\n");
+}
+
+function header(r: Report, extra = ""): string[] {
   const m = r.machine;
-  const g = goals(r);
-  const parts = [
+  return [
     `Measured ${m.date} on ${m.cpu} (${m.cores} cores), ${fmt(m.memoryGb, 1)} GB RAM, ${m.os}, Node ${m.node}; ` +
       `1-minute load average ${fmt(m.loadStart, 2)} at the start, ${fmt(m.loadEnd, 2)} at the end.`,
     "",
     `Command: \`${r.command}\` (benchmarks: ${r.benchmarks.join(", ")}); the whole run took ` +
-      `${fmt(r.totalSeconds / 60, 1)} min.`,
+      `${fmt(r.totalSeconds / 60, 1)} min.${extra}`,
     "",
+  ];
+}
+
+const goalTable = (g: Goal[]) =>
+  table(
+    ["goal", "target", "measured", "status"],
+    g.map((x) => [x.goal, x.target, x.measured, verdict(x.met)]),
+  );
+
+const failureLine = (r: Report) =>
+  r.failures.length > 0
+    ? `Failed steps: ${r.failures.map((f) => `${f.step} (exit ${String(f.exit)})`).join(", ")}.\n`
+    : "";
+
+const tidy = (parts: string[]) =>
+  `${parts
+    .join("\n")
+    .replace(/\n{3,}/g, "\n\n")
+    .trim()}\n`;
+
+/**
+ * The MCP server's part of docs/benchmarks.md (its own marked block, so running only `mcp` leaves the other
+ * results in place).
+ */
+export function renderMcpReport(r: Report): string {
+  return tidy([...header(r), "### Goals (MCP server)", "", goalTable(mcpGoals(r)), "", failureLine(r), mcpSection(r)]);
+}
+
+/** The generated part of docs/benchmarks.md for ingest, search and cold start (and what run.js prints). */
+export function renderReport(r: Report): string {
+  const g = goals(r);
+  const parts = [
+    ...header(r, r.benchmarks.includes("mcp") ? " The MCP server's results are in their own section below." : ""),
     "### Goals",
     "",
-    table(
-      ["goal", "target", "measured", "status"],
-      g.map((x) => [x.goal, x.target, x.measured, verdict(x.met)]),
-    ),
+    goalTable(g),
     "",
-    r.failures.length > 0
-      ? `Failed steps: ${r.failures.map((f) => `${f.step} (exit ${String(f.exit)})`).join(", ")}.\n`
-      : "",
+    failureLine(r),
     ingestSection(r),
     "",
     searchSection(r),
     "",
     coldSection(r),
   ];
-  return `${parts
-    .join("\n")
-    .replace(/\n{3,}/g, "\n\n")
-    .trim()}\n`;
+  return tidy(parts);
 }

@@ -110,3 +110,54 @@ export interface ColdStartResult {
   hybrid: ColdStats;
   dense: ColdStats;
 }
+
+export type McpSearchMode = "hybrid" | "keyword" | "dense";
+
+/** Server process numbers read from /proc/<pid> (Linux only; absent elsewhere). */
+export interface ServerProcessStats {
+  /** VmHWM: the server's peak resident set size. */
+  peakRssMb?: number;
+  /** utime + stime over the measured window, divided by its wall time (1.0 = one core busy). */
+  cpuCores?: number;
+}
+
+export interface McpResult {
+  storeChunks: number;
+  storeBuildSeconds: number;
+  /** Distinct queries the calls rotate through. */
+  queries: number;
+  /** `mrag serve` over stdio, one client, calls in sequence. */
+  stdio: {
+    warmupCalls: number;
+    /** The first search after connect (the server warms the store and model up in the background). */
+    firstCallMs: number;
+    modes: Record<McpSearchMode, LatencySummary>;
+    server: ServerProcessStats;
+  };
+  /** spawn of `node bin/mrag.js serve` to the initialize result (client.connect), a fresh process each run. */
+  initialize: { runs: number; medianMs: number; minMs: number; maxMs: number; samplesMs: number[] };
+  /** `mrag serve --http`, N clients (each its own session) looping search for a fixed time. */
+  http: {
+    clients: number;
+    durationSeconds: number;
+    /** Time to connect (initialize) all clients, concurrently. */
+    connectAllMs: number;
+    calls: number;
+    /** Results with isError: true. */
+    toolErrors: number;
+    /** Calls that threw (transport or protocol errors, timeouts). */
+    thrownErrors: number;
+    /** The first few distinct error messages. */
+    errorSamples: string[];
+    callsPerSecond: number;
+    /** Calls made by the least and most served client (fairness between sessions). */
+    perClientCalls: { min: number; median: number; max: number };
+    latency: LatencySummary;
+    server: ServerProcessStats;
+    /** CPU of the benchmark process (all 50 clients) over the window, in cores. */
+    clientCpuCores: number;
+  };
+  /** Non-empty lines the servers wrote to stderr (log level warn), first few of them. */
+  serverStderr: string[];
+  serverStderrLines: number;
+}

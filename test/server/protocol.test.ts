@@ -466,24 +466,63 @@ describe("allowed roots", () => {
   });
 });
 
+/** 300 Markdown files of ~6 KB (12 sections each): an ingest long enough to interrupt after a few commits. */
+const FILES = 300;
+function writeCorpus(dir: string): void {
+  mkdirSync(dir);
+  const words = ["vector", "index", "segment", "replica", "shard", "query", "node", "collection", "partition"];
+  for (let i = 0; i < FILES; i++) {
+    const sections = Array.from({ length: 12 }, (_, s) => {
+      const body = Array.from({ length: 70 }, (_, w) => words[(i * 7 + s * 3 + w * w) % words.length]).join(" ");
+      return `## Topic ${i}.${s}\n\nDocument ${i} section ${s}: ${body}.\n`;
+    });
+    writeFileSync(path.join(dir, `doc-${String(i).padStart(3, "0")}.md`), `# Document ${i}\n\n${sections.join("\n")}`);
+  }
+}
+
+describe("a client cancelling an ingest", () => {
+  let ws: Workspace;
+  beforeAll(() => {
+    ws = makeWorkspace({ copyFaq: false, flags: { lockWaitMs: 0 } });
+    writeCorpus(path.join(ws.dir, "corpus"));
+  });
+  afterAll(async () => {
+    await ws?.cleanup();
+  });
+
+  it("stops between commits, releases the write lock, and the session goes on", async () => {
+    const conn = await connectInMemory(ws.context);
+    try {
+      const mcp = new Caller(conn.client);
+      await mcp.listTools();
+      const controller = new AbortController();
+      const call = conn.client.callTool({ name: "ingest", arguments: { paths: ["corpus"] } }, undefined, {
+        signal: controller.signal,
+        onprogress: (p) => {
+          if (p.progress >= 100) controller.abort("enough");
+        },
+      });
+      await expect(call).rejects.toThrow(/enough|abort/i);
+      await conn.mcp.idle();
+
+      // lockWaitMs 0: a lock still held would make this ingest fail at once.
+      const status = await mcp.ok<StatusOutput>("status");
+      expect(status.structured.sources).toBeGreaterThan(0);
+      expect(status.structured.sources).toBeLessThan(FILES);
+      const { structured } = await mcp.ok<IngestOutput>("ingest", { paths: ["corpus"] });
+      expect(structured.counts.unchanged).toBe(status.structured.sources);
+      expect(structured.counts.added).toBe(FILES - status.structured.sources);
+    } finally {
+      await conn.close();
+    }
+  });
+});
+
 describe("a client disconnecting mid-ingest", () => {
   let ws: Workspace;
-  const FILES = 300;
   beforeAll(() => {
     ws = makeWorkspace({ copyFaq: false });
-    const corpus = path.join(ws.dir, "corpus");
-    mkdirSync(corpus);
-    const words = ["vector", "index", "segment", "replica", "shard", "query", "node", "collection", "partition"];
-    for (let i = 0; i < FILES; i++) {
-      const sections = Array.from({ length: 12 }, (_, s) => {
-        const body = Array.from({ length: 70 }, (_, w) => words[(i * 7 + s * 3 + w * w) % words.length]).join(" ");
-        return `## Topic ${i}.${s}\n\nDocument ${i} section ${s}: ${body}.\n`;
-      });
-      writeFileSync(
-        path.join(corpus, `doc-${String(i).padStart(3, "0")}.md`),
-        `# Document ${i}\n\n${sections.join("\n")}`,
-      );
-    }
+    writeCorpus(path.join(ws.dir, "corpus"));
   });
   afterAll(async () => {
     await ws?.cleanup();

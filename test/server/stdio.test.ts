@@ -4,7 +4,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runIngest } from "../../src/tools/ingest.js";
-import { MRAG_BIN, userEnv } from "../helpers/cli.js";
+import { MRAG_BIN, runMrag, userEnv } from "../helpers/cli.js";
 import { makeWorkspace, REPO_ROOT, type Workspace } from "../helpers/workspace.js";
 
 function serverEnv(ws: Workspace): Record<string, string> {
@@ -90,6 +90,47 @@ describe("mrag serve over stdio (the built CLI, spawned)", () => {
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     child.stdin.end();
     expect(await exited).toBe(0);
+  });
+});
+
+describe("mrag serve flags", () => {
+  let ws: Workspace;
+  beforeAll(() => {
+    ws = makeWorkspace({ copyFaq: false });
+  });
+  afterAll(async () => {
+    await ws?.cleanup();
+  });
+
+  it("--read-only lists only the reading tools", async () => {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [MRAG_BIN, "serve", "--read-only"],
+      cwd: ws.dir,
+      env: serverEnv(ws),
+      stderr: "pipe",
+    });
+    const client = new Client({ name: "flags-test", version: "1.0.0" });
+    await client.connect(transport);
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name).sort()).toEqual(["list_sources", "read", "search", "status"]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("refuses to serve HTTP beyond loopback without a token (exit 2, naming MRAG_HTTP_TOKEN)", async () => {
+    const r = await runMrag(["serve", "--http", "--host", "0.0.0.0", "--port", "0"], { cwd: ws.dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/MRAG_HTTP_TOKEN/);
+    expect(r.stdout).toBe("");
+  });
+
+  it("refuses an --allow-root that does not exist (exit 2)", async () => {
+    const r = await runMrag(["serve", "--allow-root", "no/such/folder"], { cwd: ws.dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/allowed root "no\/such\/folder" does not exist/);
   });
 });
 

@@ -27,8 +27,6 @@ export interface McpServerOptions {
    * not gated: they hold the store's write lock for long and must not starve searches.
    */
   readGate?: Gate;
-  /** Called for every tool call, e.g. to count or log them. */
-  onToolCall?: (name: string, ok: boolean, ms: number) => void;
 }
 
 const INSTRUCTIONS =
@@ -124,7 +122,9 @@ export function createMcpServer(context: MragContext, options: McpServerOptions 
         : invoke();
     running.add(call);
     const outcome = await call.finally(() => running.delete(call));
-    options.onToolCall?.(name, outcome.ok, performance.now() - started);
+    context.logger.debug(
+      `tool ${name}: ${outcome.ok ? "ok" : "error"} in ${(performance.now() - started).toFixed(1)} ms`,
+    );
     if (!outcome.ok) return errorResult(outcome.message);
     return { content: [{ type: "text", text: outcome.text }], structuredContent: outcome.structured };
   });

@@ -32,7 +32,7 @@ import type { ChunkRecord } from "../src/store/types.js";
 import { childArgs, writeResult } from "./lib/child.js";
 import { REPO_ROOT } from "./lib/corpus.js";
 import type { McpResult, McpSearchMode, ServerProcessStats } from "./lib/results.js";
-import { BENCH_COLLECTION, readSearchData } from "./lib/search-data.js";
+import { BENCH_COLLECTION, benchRecord, readSearchData } from "./lib/search-data.js";
 import { fmt, type LatencySummary, log, median, prng, summarize } from "./lib/util.js";
 
 const MRAG_BIN = path.join(REPO_ROOT, "bin", "mrag.js");
@@ -156,21 +156,13 @@ async function buildStore(
     const row = data.rows[r]!;
     const position = positions.get(row.source) ?? 0;
     positions.set(row.source, position + 1);
-    return {
+    return benchRecord(row, {
       id: `mcp-${i}`,
       source: row.source,
-      text: row.text,
-      headingPath: row.headingPath,
       position,
-      lineStart: 0,
-      lineEnd: 0,
-      fileType: "markdown",
-      tags: [],
-      contentHash: "bench",
-      sourceHash: "bench",
       ingestedAt: now,
       vector: data.vectors.subarray(r * dim, (r + 1) * dim),
-    };
+    });
   });
   rmSync(storeDir, { recursive: true, force: true });
   const store = await openStore(storeDir, work);

@@ -24,6 +24,7 @@ import { builtinEmbedder } from "./lib/mrag.js";
 import type { MeasuredMode, SearchBuildResult, SearchQueryResult } from "./lib/results.js";
 import {
   BENCH_COLLECTION,
+  benchRecord,
   readQuerySet,
   readSearchData,
   readTruth,
@@ -107,21 +108,13 @@ async function build(
     const now = Date.now();
     const record = (i: number): ChunkRecord => {
       const row = data.rows[origin[i]!]!;
-      return {
+      return benchRecord(row, {
         id: rowId(i),
         source: i < realUsed ? row.source : `synthetic/${Math.floor(i / real)}/${row.source}`,
-        text: row.text,
-        headingPath: row.headingPath,
         position: i,
-        lineStart: 0,
-        lineEnd: 0,
-        fileType: "markdown",
-        tags: [],
-        contentHash: "bench",
-        sourceHash: "bench",
         ingestedAt: now,
         vector: flat.subarray(i * dim, (i + 1) * dim),
-      };
+      });
     };
     log(`[${size}] upserting in batches of ${batchSize}`);
     t0 = performance.now();

@@ -5,12 +5,31 @@
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { ChunkRecord } from "../../src/store/types.js";
 
 export interface RealRow {
   source: string;
   text: string;
   headingPath: string[];
   embedText: string;
+}
+
+/** A store record for a benchmark row: the row's text and headings, a bench-only hash, no line numbers. */
+export function benchRecord(
+  row: RealRow,
+  fields: { id: string; source: string; position: number; vector: Float32Array; ingestedAt: number },
+): ChunkRecord {
+  return {
+    ...fields,
+    text: row.text,
+    headingPath: row.headingPath,
+    lineStart: 0,
+    lineEnd: 0,
+    fileType: "markdown",
+    tags: [],
+    contentHash: "bench",
+    sourceHash: "bench",
+  };
 }
 
 export interface QuerySet {

@@ -49,6 +49,16 @@ export class IngestError extends MragError {
   readonly code = "ingest";
 }
 
+/** The LLM server failed, refused or could not be reached; the message names the URL and preset. */
+export class LlmError extends MragError {
+  readonly code = "llm";
+}
+
+/** The agent could not produce a valid answer (after repair) or was stopped by a limit it cannot recover from. */
+export class AgentError extends MragError {
+  readonly code = "agent";
+}
+
 export function isMragError(error: unknown): error is MragError {
   return error instanceof MragError;
 }

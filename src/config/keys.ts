@@ -7,7 +7,7 @@ export interface KeyMeta {
   path: string;
   env: string;
   /** How to read the env string: numbers, booleans and lists need converting. */
-  envType: "string" | "number" | "boolean" | "list";
+  envType: "string" | "number" | "boolean" | "list" | "json";
   secret?: boolean;
   help: string;
 }
@@ -144,6 +144,47 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     env: "MRAG_HTTP_ALLOWED_ORIGINS",
     envType: "list",
     help: "extra Origin header values accepted (browsers)",
+  },
+  {
+    path: "llm.preset",
+    env: "MRAG_LLM_PRESET",
+    envType: "string",
+    help: "OpenAI-compatible server kind: vllm | ollama | lmstudio | llamacpp | openrouter (default ollama)",
+  },
+  {
+    path: "llm.baseUrl",
+    env: "MRAG_LLM_BASE_URL",
+    envType: "string",
+    help: "chat completions endpoint (default: the preset's, e.g. http://localhost:11434/v1)",
+  },
+  { path: "llm.model", env: "MRAG_LLM_MODEL", envType: "string", help: "model name (default: the preset's, e.g. gpt-oss:20b)" },
+  { path: "llm.apiKey", env: "MRAG_LLM_API_KEY", envType: "string", secret: true, help: "API key for the LLM server" },
+  { path: "llm.timeoutMs", env: "MRAG_LLM_TIMEOUT_MS", envType: "number", help: "timeout of one model request (ms)" },
+  {
+    path: "llm.maxRetries",
+    env: "MRAG_LLM_MAX_RETRIES",
+    envType: "number",
+    help: "retries with backoff on HTTP 5xx, dropped connections and cut-off streams",
+  },
+  { path: "llm.effort", env: "MRAG_LLM_EFFORT", envType: "string", help: "reasoning effort: low | medium | high" },
+  { path: "agent.maxSteps", env: "MRAG_AGENT_MAX_STEPS", envType: "number", help: "model turns per question" },
+  {
+    path: "agent.maxToolCalls",
+    env: "MRAG_AGENT_MAX_TOOL_CALLS",
+    envType: "number",
+    help: "tool calls per question",
+  },
+  {
+    path: "agent.maxContextTokens",
+    env: "MRAG_AGENT_MAX_CONTEXT_TOKENS",
+    envType: "number",
+    help: "context budget: older tool results are condensed beyond it",
+  },
+  {
+    path: "agent.mcpServers",
+    env: "MRAG_AGENT_MCP_SERVERS",
+    envType: "json",
+    help: 'extra MCP servers for the agent, like Claude Desktop\'s mcpServers: {"name": {"command", "args"} | {"url"}}',
   },
   {
     path: "lockWaitMs",

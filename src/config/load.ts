@@ -143,6 +143,12 @@ function parseEnvValue(meta: KeyMeta, value: string): unknown {
       if (["0", "false", "no", "off"].includes(v)) return false;
       return value;
     }
+    case "json":
+      try {
+        return JSON.parse(value) as unknown;
+      } catch {
+        return value; // the schema then reports the key, the value and what is expected
+      }
     case "list":
       return value
         .split(",")

@@ -82,6 +82,42 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    llm: z
+      .object({
+        preset: z.enum(["vllm", "ollama", "lmstudio", "llamacpp", "openrouter"]).optional(),
+        baseUrl: z.url().optional(),
+        model: z.string().min(1).optional(),
+        apiKey: z.string().optional(),
+        timeoutMs: positiveInt(3_600_000).default(120_000),
+        maxRetries: z.number().int().min(0).max(10).default(2),
+        effort: z.enum(["low", "medium", "high"]).default("medium"),
+      })
+      .strict()
+      .prefault({}),
+    agent: z
+      .object({
+        maxSteps: positiveInt(100).default(8),
+        maxToolCalls: positiveInt(500).default(24),
+        maxContextTokens: z.number().int().min(2000).max(1_000_000).default(24_000),
+        mcpServers: z
+          .record(
+            z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, "server names: letters, digits, _ and -, at most 32"),
+            z.union([
+              z
+                .object({
+                  command: z.string().min(1),
+                  args: z.array(z.string()).default([]),
+                  env: z.record(z.string(), z.string()).optional(),
+                  cwd: z.string().optional(),
+                })
+                .strict(),
+              z.object({ url: z.url(), headers: z.record(z.string(), z.string()).optional() }).strict(),
+            ]),
+          )
+          .default({}),
+      })
+      .strict()
+      .prefault({}),
     lockWaitMs: z.number().int().min(0).max(3_600_000).default(30_000),
     logLevel: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   })

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { describeError, isMragError } from "../errors.js";
 import { VERSION } from "../version.js";
+import { registerAskCommand } from "./commands/ask.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerDeleteCommand } from "./commands/delete.js";
 import { registerIngestCommand } from "./commands/ingest.js";
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerDeleteCommand(program);
   registerStatsCommand(program);
   registerServeCommand(program);
+  registerAskCommand(program);
   registerConfigCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;

@@ -157,7 +157,12 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     envType: "string",
     help: "chat completions endpoint (default: the preset's, e.g. http://localhost:11434/v1)",
   },
-  { path: "llm.model", env: "MRAG_LLM_MODEL", envType: "string", help: "model name (default: the preset's, e.g. gpt-oss:20b)" },
+  {
+    path: "llm.model",
+    env: "MRAG_LLM_MODEL",
+    envType: "string",
+    help: "model name (default: the preset's, e.g. gpt-oss:20b)",
+  },
   { path: "llm.apiKey", env: "MRAG_LLM_API_KEY", envType: "string", secret: true, help: "API key for the LLM server" },
   { path: "llm.timeoutMs", env: "MRAG_LLM_TIMEOUT_MS", envType: "number", help: "timeout of one model request (ms)" },
   {

@@ -57,7 +57,7 @@ export const ConfigSchema = z
       .prefault({}),
     search: z
       .object({
-        k: z.number().int().min(1).max(100).default(8),
+        k: z.number().int().min(1).max(50).default(8),
         mode: z.enum(SEARCH_MODES).default("hybrid"),
       })
       .strict()

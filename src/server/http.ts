@@ -6,6 +6,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { UsageError } from "../errors.js";
 import type { MragContext } from "../tools/context.js";
+import type { ToolDefinition } from "../tools/tool.js";
 import { VERSION } from "../version.js";
 import { Gate } from "./gate.js";
 import {
@@ -114,6 +115,8 @@ export interface HttpServerTuning {
   sessionIdleMs?: number;
   /** Reading tool calls served at once over all sessions; more wait in arrival order. */
   maxConcurrentReads?: number;
+  /** Tools from above the server layer (the agent's `ask`). */
+  extraTools?: readonly ToolDefinition[];
   sweepIntervalMs?: number;
 }
 
@@ -276,7 +279,7 @@ export async function startHttpServer(context: MragContext, tuning: HttpServerTu
     );
 
   const startSession = async (req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
-    const mcp = createMcpServer(context, { readGate });
+    const mcp = createMcpServer(context, { readGate, ...(tuning.extraTools ? { extraTools: tuning.extraTools } : {}) });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
       onsessioninitialized: (id) => {
@@ -297,7 +300,7 @@ export async function startHttpServer(context: MragContext, tuning: HttpServerTu
   };
 
   const serveStateless = async (req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
-    const mcp = createMcpServer(context, { readGate });
+    const mcp = createMcpServer(context, { readGate, ...(tuning.extraTools ? { extraTools: tuning.extraTools } : {}) });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     const connection: Connection = { mcp, transport, lastSeen: Date.now(), open: 0 };
     track(connection, "request");

@@ -27,6 +27,8 @@ export interface McpServerOptions {
    * not gated: they hold the store's write lock for long and must not starve searches.
    */
   readGate?: Gate;
+  /** Tools built above this layer (the agent's `ask`), offered next to the registry's. */
+  extraTools?: readonly ToolDefinition[];
 }
 
 const INSTRUCTIONS =
@@ -70,7 +72,7 @@ export interface MragMcpServer {
 export function createMcpServer(context: MragContext, options: McpServerOptions = {}): MragMcpServer {
   const running = new Set<Promise<unknown>>();
   const readOnly = context.config.server.readOnly;
-  const tools = availableTools({ readOnly });
+  const tools = [...availableTools({ readOnly }), ...(options.extraTools ?? []).filter((t) => !readOnly || !t.writes)];
   const listed = tools.map(describeTool);
   const server = new Server(
     { name: "mrag", title: "mrag knowledge base", version: VERSION },
@@ -115,7 +117,7 @@ export function createMcpServer(context: MragContext, options: McpServerOptions 
     const started = performance.now();
     const invoke = () => callTool(tool, context, request.params.arguments, run);
     const call =
-      options.readGate && !tool.writes
+      options.readGate && !tool.writes && !tool.longRunning
         ? options.readGate
             .run(invoke, extra.signal)
             .catch((): ToolOutcome => ({ ok: false, message: "cancelled while waiting for a free slot" }))

@@ -1,5 +1,6 @@
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { MragContext } from "../tools/context.js";
+import type { ToolDefinition } from "../tools/tool.js";
 import { createMcpServer } from "./mcp.js";
 
 /**
@@ -8,11 +9,11 @@ import { createMcpServer } from "./mcp.js";
  */
 export async function serveStdio(
   context: MragContext,
-  io: { stdin?: NodeJS.ReadableStream; stdout?: NodeJS.WritableStream } = {},
+  io: { stdin?: NodeJS.ReadableStream; stdout?: NodeJS.WritableStream; extraTools?: readonly ToolDefinition[] } = {},
 ): Promise<{ closed: Promise<void>; stop(): Promise<void> }> {
   const stdin = (io.stdin ?? process.stdin) as NodeJS.ReadStream;
   const stdout = (io.stdout ?? process.stdout) as NodeJS.WriteStream;
-  const { server, idle } = createMcpServer(context);
+  const { server, idle } = createMcpServer(context, io.extraTools ? { extraTools: io.extraTools } : {});
   const transport = new StdioServerTransport(stdin, stdout);
   let resolveClosed: () => void = () => {};
   const closed = new Promise<void>((resolve) => {

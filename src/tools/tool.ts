@@ -33,6 +33,8 @@ export interface ToolDefinition<In extends z.ZodObject = z.ZodObject, Out extend
   annotations: ToolAnnotations;
   /** Changes the store or reads the file system/network: hidden in read-only mode. */
   writes: boolean;
+  /** Runs for seconds or minutes (the agent's `ask`): not queued with quick reads on a busy server. */
+  longRunning?: boolean;
   handler(context: MragContext, input: z.output<In>, run: ToolRun): Promise<z.output<Out>>;
   /** Compact text for clients and models that do not read structured content. */
   render(output: z.output<Out>): string;

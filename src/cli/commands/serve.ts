@@ -1,6 +1,7 @@
 import { format } from "node:util";
 import type { Command } from "commander";
 import type { MragContext } from "../../tools/context.js";
+import type { ToolDefinition } from "../../tools/tool.js";
 import { collect, loadCliConfig, parseNumber } from "../shared.js";
 
 interface ServeFlags {
@@ -79,6 +80,7 @@ export function registerServeCommand(program: Command): void {
       const onRejection = (reason: unknown) =>
         context.logger.error(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`);
       process.on("unhandledRejection", onRejection);
+      let closeAsk: (() => Promise<void>) | undefined;
       try {
         const roots = await resolveAllowedRoots(config.server.allowRoots, context.cwd);
         const access = config.server.readOnly
@@ -86,9 +88,19 @@ export function registerServeCommand(program: Command): void {
           : roots.length > 0
             ? `ingest may read ${roots.join(", ")}`
             : `ingest may read no local paths (working directory ${context.cwd}; set --allow-root)`;
+        // With an LLM configured, the agent is offered as the `ask` tool (created on its first call).
+        const { llmConfigured } = await import("../../agent/configured.js");
+        let ask: { tool: ToolDefinition; close(): Promise<void> } | undefined;
+        if (llmConfigured(config)) {
+          const { createAgent } = await import("../../agent/index.js");
+          const { createAskTool } = await import("../../agent/ask-tool.js");
+          ask = createAskTool(() => createAgent(context));
+        }
+        closeAsk = ask?.close;
+        const extraTools = ask ? [ask.tool] : [];
         if (flags.http) {
           const { startHttpServer } = await import("../../server/http.js");
-          const handle = await startHttpServer(context);
+          const handle = await startHttpServer(context, { extraTools });
           context.logger.info(`${access}; ${context.config.collection} at ${config.store}`);
           warmUp(context);
           const signal = await nextSignal();
@@ -96,12 +108,13 @@ export function registerServeCommand(program: Command): void {
           await handle.close();
         } else {
           const { serveStdio } = await import("../../server/stdio.js");
-          const { closed, stop } = await serveStdio(context);
+          const { closed, stop } = await serveStdio(context, { extraTools });
           context.logger.debug(`serving MCP on stdio; ${access}`);
           warmUp(context);
           await Promise.race([closed, nextSignal().then(stop)]);
         }
       } finally {
+        await closeAsk?.();
         await context.close();
         process.off("unhandledRejection", onRejection);
       }

@@ -1,0 +1,53 @@
+import type { MragContext } from "../tools/context.js";
+import { createLlmClient } from "./llm.js";
+import { type AgentEvent, type AgentLimits, type AgentResult, runAgent } from "./loop.js";
+import { createToolHost } from "./tools.js";
+import type { AgentTrace } from "./trace.js";
+import type { ChatMessage, Effort, LlmClient, ToolHost } from "./types.js";
+
+export type { AgentEvent, AgentResult } from "./loop.js";
+
+export interface AskOptions {
+  history?: ChatMessage[];
+  effort?: Effort;
+  maxSteps?: number;
+  signal?: AbortSignal;
+  onEvent?: (event: AgentEvent) => void;
+  trace?: AgentTrace;
+}
+
+/** An agent bound to one context: its LLM client and its tools (mrag's own, read-only, plus configured servers). */
+export interface Agent {
+  readonly llm: LlmClient;
+  readonly host: ToolHost;
+  ask(question: string, options?: AskOptions): Promise<AgentResult>;
+  close(): Promise<void>;
+}
+
+export async function createAgent(context: MragContext, overrides: { llm?: LlmClient } = {}): Promise<Agent> {
+  const llm = overrides.llm ?? createLlmClient(context.config.llm);
+  const host = await createToolHost(context, { servers: context.config.agent.mcpServers, logger: context.logger });
+  const limits = (maxSteps?: number): AgentLimits => ({
+    maxSteps: maxSteps ?? context.config.agent.maxSteps,
+    maxToolCalls: context.config.agent.maxToolCalls,
+    maxContextTokens: context.config.agent.maxContextTokens,
+  });
+  return {
+    llm,
+    host,
+    ask(question, options = {}) {
+      return runAgent({
+        question,
+        llm,
+        host,
+        limits: limits(options.maxSteps),
+        effort: options.effort ?? context.config.llm.effort,
+        ...(options.history ? { history: options.history } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+        ...(options.trace ? { trace: options.trace } : {}),
+      });
+    },
+    close: () => host.close(),
+  };
+}

@@ -1,0 +1,427 @@
+import { AgentError } from "../errors.js";
+import { type Answer, answerJsonSchema, FINAL_ANSWER_TOOL, parseAnswer, verifyCitations } from "./answer.js";
+import { PassageBook } from "./passages.js";
+import { systemPrompt } from "./prompts.js";
+import { cleanToolName, extractLeakedToolCalls, parseArguments, stripHarmony } from "./recover.js";
+import { resolveToolName, toFunctionTools } from "./tools.js";
+import type { AgentTrace } from "./trace.js";
+import type {
+  AssistantTurn,
+  ChatMessage,
+  Effort,
+  FunctionTool,
+  LlmClient,
+  Passage,
+  RawToolCall,
+  ToolHost,
+  WireToolCall,
+} from "./types.js";
+
+export interface AgentLimits {
+  maxSteps: number;
+  maxToolCalls: number;
+  /** Rough budget of the conversation sent each turn; older tool results are condensed beyond it. */
+  maxContextTokens: number;
+}
+
+export type StopReason = "answered" | "max_steps" | "max_tool_calls" | "length";
+
+/** What the loop reports while it runs (for live display and tests). */
+export type AgentEvent =
+  | { type: "step"; step: number }
+  | { type: "reasoning"; text: string }
+  | { type: "content"; text: string }
+  | { type: "tool_call"; step: number; name: string; arguments: Record<string, unknown> }
+  | { type: "tool_result"; step: number; name: string; isError: boolean; passages: number[]; ms: number }
+  | { type: "limit"; reason: Exclude<StopReason, "answered"> };
+
+export interface AgentRun {
+  question: string;
+  /** Earlier turns of a chat (user questions and the assistant's final answers). */
+  history?: ChatMessage[];
+  llm: LlmClient;
+  host: ToolHost;
+  limits: AgentLimits;
+  effort: Effort;
+  signal?: AbortSignal;
+  onEvent?: (event: AgentEvent) => void;
+  trace?: AgentTrace;
+}
+
+export interface StepSummary {
+  step: number;
+  ms: number;
+  attempts: number;
+  finishReason: string;
+  reasoningChars: number;
+  toolCalls: { name: string; isError: boolean; passages: number[] }[];
+  usage?: { promptTokens: number; completionTokens: number };
+}
+
+export interface AgentResult {
+  answer: Answer;
+  /** Citations dropped because they pointed nowhere or their quote was not in the passage. */
+  removedCitations: { id: string; reason: string }[];
+  /** Every passage retrieved, in number order. */
+  passages: Passage[];
+  steps: StepSummary[];
+  stopReason: StopReason;
+  /** Things the caller should know (a repair was needed, a limit forced the answer, ...). */
+  notes: string[];
+  toolCalls: number;
+  ms: number;
+  /** Time spent in the model and in tools; the rest is the loop's own overhead. */
+  modelMs: number;
+  toolMs: number;
+}
+
+/** Roughly 4 characters per token: enough to keep a conversation inside a context window. */
+function estimateTokens(messages: readonly ChatMessage[]): number {
+  let chars = 0;
+  for (const m of messages) {
+    chars += (m.content ?? "").length;
+    if (m.role === "assistant") {
+      chars += (m.reasoning ?? m.reasoning_content ?? "").length;
+      for (const c of m.tool_calls ?? []) chars += c.function.name.length + c.function.arguments.length;
+    }
+  }
+  return Math.ceil(chars / 4);
+}
+
+const CONDENSED_PREFIX = "[condensed earlier result]";
+
+/**
+ * Keep the conversation within budget by condensing the oldest tool results to their passage headers. The
+ * passages keep their numbers (and the book keeps their full text), so earlier citations stay valid.
+ */
+function condense(messages: ChatMessage[], budgetTokens: number, book: PassageBook): number {
+  let condensed = 0;
+  for (let i = 0; i < messages.length && estimateTokens(messages) > budgetTokens; i++) {
+    const m = messages[i];
+    if (m?.role !== "tool" || m.content.startsWith(CONDENSED_PREFIX)) continue;
+    // Headers are the lines that start a passage block: `【n】 source:lines — heading`.
+    const headers = m.content.split("\n").filter((line) => /^【\d+】/.test(line));
+    const numbers = headers.map((h) => Number(/^【(\d+)】/.exec(h)?.[1]));
+    const known = numbers.filter((n) => book.get(n) !== undefined);
+    m.content = `${CONDENSED_PREFIX} ${headers.length > 0 ? headers.join("\n") : m.content.slice(0, 200)}${
+      known.length > 0
+        ? `\n(full text of passages ${known.join(", ")} was shown earlier; read them again if needed)`
+        : ""
+    }`;
+    condensed++;
+  }
+  return condensed;
+}
+
+function assistantMessage(turn: AssistantTurn, calls: WireToolCall[], llm: LlmClient): ChatMessage {
+  const message: ChatMessage & { role: "assistant" } = {
+    role: "assistant",
+    content: turn.content.trim() === "" ? null : turn.content,
+    ...(calls.length > 0 ? { tool_calls: calls } : {}),
+  };
+  // GUIDE §1: send the reasoning back on tool-call turns, or the model forgets why it called the tool.
+  const field = llm.preset.sendReasoningAs;
+  if (field && calls.length > 0 && turn.reasoning) message[field] = turn.reasoning;
+  return message;
+}
+
+interface PlannedCall {
+  raw: RawToolCall;
+  /** The tool it resolved to ("final_answer" for the answer), or undefined. */
+  tool: string | undefined;
+  args: { ok: true; value: Record<string, unknown> } | { ok: false; error: string };
+}
+
+/**
+ * The agent loop: the model decides whether and how often to search; tool calls of one turn run
+ * concurrently; retrieved chunks become numbered passages that keep their numbers; the answer arrives through
+ * the `final_answer` tool (or as JSON content), is validated, repaired once if needed, and its citations are
+ * checked against what was actually retrieved.
+ */
+export async function runAgent(run: AgentRun): Promise<AgentResult> {
+  const started = performance.now();
+  const { llm, host, limits } = run;
+  const emit = run.onEvent ?? (() => {});
+  const book = new PassageBook();
+  const notes: string[] = [];
+  const steps: StepSummary[] = [];
+  let toolCalls = 0;
+  let modelMs = 0;
+  let toolMs = 0;
+  let repaired = false;
+  let lengthRetried = false;
+  let effort = run.effort;
+
+  const messages: ChatMessage[] = [
+    { role: "system", content: systemPrompt(host.tools) },
+    ...(run.history ?? []),
+    { role: "user", content: run.question },
+  ];
+  const functionTools: FunctionTool[] = [...toFunctionTools(host.tools), FINAL_ANSWER_TOOL];
+  const knownNames = functionTools.map((t) => t.function.name);
+
+  const finish = (answer: Answer, stopReason: StopReason): AgentResult => {
+    const verified = verifyCitations(answer, book);
+    for (const r of verified.removed)
+      run.trace?.write({ type: "citation_removed", id: r.citation.id, reason: r.reason });
+    const result: AgentResult = {
+      answer: verified.answer,
+      removedCitations: verified.removed.map((r) => ({ id: r.citation.id, reason: r.reason })),
+      passages: book.all(),
+      steps,
+      stopReason,
+      notes,
+      toolCalls,
+      ms: performance.now() - started,
+      modelMs,
+      toolMs,
+    };
+    run.trace?.write({
+      type: "answer",
+      stopReason,
+      answer: result.answer,
+      removedCitations: result.removedCitations,
+      ms: result.ms,
+      modelMs,
+      toolMs,
+    });
+    return result;
+  };
+
+  const ask = async (step: number, options: { tools: FunctionTool[]; jsonSchema?: boolean; effort?: Effort }) => {
+    const condensedCount = condense(messages, limits.maxContextTokens, book);
+    if (condensedCount > 0) run.trace?.write({ type: "condensed", step, messages: condensedCount });
+    const turn = await llm.complete({
+      messages,
+      ...(options.tools.length > 0 ? { tools: options.tools } : {}),
+      ...(options.jsonSchema ? { responseFormat: { name: "answer", schema: answerJsonSchema() } } : {}),
+      effort: options.effort ?? effort,
+      ...(run.signal ? { signal: run.signal } : {}),
+      onDelta: (delta) => {
+        if (delta.reasoning) emit({ type: "reasoning", text: delta.reasoning });
+        if (delta.content) emit({ type: "content", text: delta.content });
+      },
+    });
+    modelMs += turn.ms;
+    run.trace?.write({
+      type: "model",
+      step,
+      ms: Math.round(turn.ms),
+      attempts: turn.attempts,
+      finishReason: turn.finishReason,
+      reasoningChars: turn.reasoning.length,
+      contentChars: turn.content.length,
+      toolCalls: turn.toolCalls.map((c) => ({ name: c.name, arguments: c.arguments })),
+      usage: turn.usage,
+      messages: messages.length,
+    });
+    return turn;
+  };
+
+  /** One more request that may only answer: used after a limit, or to repair an invalid answer. */
+  const forceAnswer = async (step: number, instruction: string): Promise<Answer | undefined> => {
+    messages.push({ role: "user", content: instruction });
+    const trusted = llm.preset.trustsJsonSchema;
+    const turn = await ask(step, { tools: trusted ? [] : [FINAL_ANSWER_TOOL], jsonSchema: trusted });
+    const call = turn.toolCalls.find((c) => cleanToolName(c.name) === "final_answer");
+    const parsed = parseAnswer(call ? call.arguments : stripHarmony(turn.content));
+    return parsed.ok ? parsed.answer : undefined;
+  };
+
+  for (let step = 1; ; step++) {
+    if (step > limits.maxSteps) {
+      emit({ type: "limit", reason: "max_steps" });
+      notes.push(`stopped after ${limits.maxSteps} steps (agent.maxSteps); the answer uses what was found so far`);
+      const answer = await forceAnswer(
+        step,
+        `You have used all ${limits.maxSteps} steps. Give your final answer now from the passages you have, ` +
+          "citing them; say what is missing if they do not suffice.",
+      );
+      if (!answer)
+        throw new AgentError(
+          `the model gave no valid answer after the step limit (agent.maxSteps = ${limits.maxSteps})`,
+        );
+      return finish(answer, "max_steps");
+    }
+    run.signal?.throwIfAborted();
+    emit({ type: "step", step });
+    const overCalls = toolCalls >= limits.maxToolCalls;
+    const turn = await ask(step, { tools: overCalls ? [FINAL_ANSWER_TOOL] : functionTools });
+    const summary: StepSummary = {
+      step,
+      ms: turn.ms,
+      attempts: turn.attempts,
+      finishReason: turn.finishReason,
+      reasoningChars: turn.reasoning.length,
+      toolCalls: [],
+      ...(turn.usage ? { usage: turn.usage } : {}),
+    };
+    steps.push(summary);
+
+    // Tool calls: the proper field first, then calls that leaked into the content or the reasoning.
+    let raw = turn.toolCalls;
+    let content = turn.content;
+    if (raw.length === 0) {
+      const fromContent = extractLeakedToolCalls(content, knownNames);
+      const fromReasoning =
+        fromContent.calls.length > 0 ? undefined : extractLeakedToolCalls(turn.reasoning, knownNames);
+      if (fromContent.calls.length > 0) {
+        raw = fromContent.calls;
+        content = fromContent.text;
+        notes.push(`step ${step}: a tool call arrived inside the message text and was recovered`);
+      } else if (fromReasoning && fromReasoning.calls.length > 0) {
+        raw = fromReasoning.calls;
+        notes.push(`step ${step}: a tool call arrived inside the reasoning and was recovered`);
+      }
+    }
+
+    if (raw.length === 0) {
+      if (turn.finishReason === "length" && content.trim() === "") {
+        // GUIDE §1: reasoning can eat the whole token budget. Try once more with less reasoning.
+        if (!lengthRetried) {
+          lengthRetried = true;
+          effort = "low";
+          notes.push(`step ${step}: the model ran out of tokens while reasoning; retried with effort "low"`);
+          run.trace?.write({ type: "retry", step, reason: "length" });
+          continue;
+        }
+        emit({ type: "limit", reason: "length" });
+        throw new AgentError(
+          "the model ran out of output tokens while reasoning, twice (finish_reason length with no answer); " +
+            "use a lower effort (--effort low) or raise the server's max tokens",
+        );
+      }
+      // An answer in the content: JSON per the schema, or prose to be repaired once.
+      const parsed = parseAnswer(stripHarmony(content));
+      if (parsed.ok) return finish(parsed.answer, "answered");
+      if (repaired) {
+        notes.push("the model did not return a valid structured answer after one repair; its text is returned as is");
+        const text = stripHarmony(content).trim();
+        if (!text) throw new AgentError(`the model returned no answer (${parsed.error})`);
+        return finish({ answer: text, citations: [], confidence: "low", unanswerable: false }, "answered");
+      }
+      repaired = true;
+      notes.push(`step ${step}: the answer was not valid structured output (${parsed.error}); asked once to repair it`);
+      messages.push(assistantMessage({ ...turn, content }, [], llm));
+      const answer = await forceAnswer(
+        step,
+        `Your answer was not valid: ${parsed.error}. Reply again with the final answer ` +
+          (llm.preset.trustsJsonSchema ? "as a JSON object matching the schema." : "by calling final_answer."),
+      );
+      if (answer) return finish(answer, "answered");
+      const text = stripHarmony(content).trim();
+      if (!text) throw new AgentError(`the model returned no valid answer after one repair (${parsed.error})`);
+      notes.push("the repair failed too; the model's text is returned as is");
+      return finish({ answer: text, citations: [], confidence: "low", unanswerable: false }, "answered");
+    }
+
+    // Plan the calls: resolve names, parse arguments, apply the tool-call limit.
+    const planned: PlannedCall[] = raw.map((call) => {
+      const tool =
+        cleanToolName(call.name) === "final_answer" ? "final_answer" : resolveToolName(host.tools, call.name);
+      return { raw: call, tool, args: parseArguments(call.arguments) };
+    });
+    const wire: WireToolCall[] = planned.map((p) => ({
+      id: p.raw.id,
+      type: "function",
+      function: { name: p.tool ?? p.raw.name, arguments: p.raw.arguments },
+    }));
+    messages.push(assistantMessage({ ...turn, content }, wire, llm));
+
+    const final = planned.find((p) => p.tool === "final_answer");
+    if (final) {
+      const parsed = final.args.ok
+        ? parseAnswer(JSON.stringify(final.args.value))
+        : { ok: false as const, error: final.args.error };
+      if (parsed.ok) return finish(parsed.answer, overCalls ? "max_tool_calls" : "answered");
+      if (!repaired) {
+        repaired = true;
+        notes.push(`step ${step}: final_answer was invalid (${parsed.error}); asked once to repair it`);
+        for (const p of planned) {
+          messages.push({
+            role: "tool",
+            tool_call_id: p.raw.id,
+            content:
+              p === final
+                ? `error: ${parsed.error}; call final_answer again with valid arguments`
+                : "skipped: answer first",
+          });
+        }
+        continue;
+      }
+      throw new AgentError(`the model's final answer was invalid twice: ${parsed.error}`);
+    }
+
+    // Calls run concurrently; their results are numbered in call order afterwards, so passage numbers do not
+    // depend on which call finished first.
+    const outcomes = await Promise.all(
+      planned.map(async (p) => {
+        const t0 = performance.now();
+        if (!p.tool) {
+          return { p, t0, error: `error: there is no tool "${p.raw.name}"; the tools are ${knownNames.join(", ")}` };
+        }
+        if (!p.args.ok) return { p, t0, error: `error in the arguments of ${p.tool}: ${p.args.error}` };
+        if (toolCalls >= limits.maxToolCalls) {
+          return {
+            p,
+            t0,
+            error: `error: the tool call limit (${limits.maxToolCalls}) is reached; answer now with final_answer`,
+          };
+        }
+        toolCalls++;
+        emit({ type: "tool_call", step, name: p.tool, arguments: p.args.value });
+        const result = await host.call(p.tool, p.args.value, run.signal);
+        return { p, t0, result, ms: performance.now() - t0 };
+      }),
+    );
+    const results = outcomes.map((o) => {
+      if (!("result" in o) || !o.result) {
+        return {
+          p: o.p,
+          text: o.error ?? "error",
+          isError: true,
+          passages: [] as number[],
+          ms: performance.now() - o.t0,
+        };
+      }
+      const { result } = o;
+      if (result.isError) return { p: o.p, text: `error: ${result.text}`, isError: true, passages: [], ms: o.ms };
+      // The book knows mrag's own tools by their names on the mrag server.
+      const agentTool = host.tools.find((t) => t.name === o.p.tool);
+      const bookName = agentTool?.server === "mrag" ? agentTool.original : (o.p.tool ?? "");
+      const before = new Set(book.all().map((x) => x.n));
+      const text = book.renderForModel(bookName, result.structured, result.text);
+      const passages = book
+        .all()
+        .map((x) => x.n)
+        .filter((n) => !before.has(n) || text.includes(`【${n}】`));
+      return { p: o.p, text, isError: false, passages, ms: o.ms };
+    });
+    for (const r of results) {
+      toolMs += r.ms;
+      messages.push({ role: "tool", tool_call_id: r.p.raw.id, content: r.text });
+      summary.toolCalls.push({ name: r.p.tool ?? r.p.raw.name, isError: r.isError, passages: r.passages });
+      emit({
+        type: "tool_result",
+        step,
+        name: r.p.tool ?? r.p.raw.name,
+        isError: r.isError,
+        passages: r.passages,
+        ms: r.ms,
+      });
+      run.trace?.write({
+        type: "tool",
+        step,
+        name: r.p.tool ?? r.p.raw.name,
+        arguments: r.p.args.ok ? r.p.args.value : r.p.raw.arguments,
+        isError: r.isError,
+        passages: r.passages,
+        ms: Math.round(r.ms),
+      });
+    }
+    if (toolCalls >= limits.maxToolCalls && !overCalls) {
+      emit({ type: "limit", reason: "max_tool_calls" });
+      notes.push(`reached ${limits.maxToolCalls} tool calls (agent.maxToolCalls); only final_answer is offered now`);
+    }
+  }
+}

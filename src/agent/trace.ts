@@ -1,0 +1,42 @@
+import { appendFileSync, writeFileSync } from "node:fs";
+
+/** One JSON object per line, each with the time since the run started; written as events happen. */
+export interface AgentTrace {
+  write(event: Record<string, unknown> & { type: string }): void;
+}
+
+/**
+ * A JSONL trace in a file, started afresh for each run. Writes are synchronous so that a trace is complete
+ * up to the moment a run fails or is interrupted.
+ */
+export function fileTrace(path: string, header: Record<string, unknown> = {}): AgentTrace {
+  const started = Date.now();
+  writeFileSync(path, `${JSON.stringify({ type: "start", at: new Date(started).toISOString(), ...header })}\n`);
+  return {
+    write(event) {
+      appendFileSync(path, `${JSON.stringify({ ...event, t: Date.now() - started })}\n`);
+    },
+  };
+}
+
+/** A trace kept in memory, for tests and for the `ask` MCP tool's step summary. */
+export function memoryTrace(): AgentTrace & { events: (Record<string, unknown> & { type: string })[] } {
+  const events: (Record<string, unknown> & { type: string })[] = [];
+  const started = Date.now();
+  return {
+    events,
+    write(event) {
+      events.push({ ...event, t: Date.now() - started });
+    },
+  };
+}
+
+/** Several traces as one. */
+export function teeTrace(...traces: (AgentTrace | undefined)[]): AgentTrace {
+  const live = traces.filter((t): t is AgentTrace => t !== undefined);
+  return {
+    write(event) {
+      for (const t of live) t.write(event);
+    },
+  };
+}

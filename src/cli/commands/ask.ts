@@ -1,0 +1,139 @@
+import type { Command } from "commander";
+import type { AgentEvent, AgentResult } from "../../agent/index.js";
+import { UsageError } from "../../errors.js";
+import { parseNumber, printJson, withContext } from "../shared.js";
+
+interface AskFlags {
+  json?: boolean;
+  effort?: string;
+  trace?: string;
+  maxSteps?: number;
+  llmPreset?: string;
+  llmBaseUrl?: string;
+  llmModel?: string;
+  quiet?: boolean;
+}
+
+/** LLM flags shared by `ask` and `chat`, as dotted config paths. */
+export function llmFlagOverrides(flags: AskFlags): Record<string, unknown> {
+  return {
+    "llm.preset": flags.llmPreset,
+    "llm.baseUrl": flags.llmBaseUrl,
+    "llm.model": flags.llmModel,
+    "llm.effort": flags.effort,
+    "agent.maxSteps": flags.maxSteps,
+  };
+}
+
+export function addLlmOptions(command: Command): Command {
+  return command
+    .option("--effort <level>", "reasoning effort: low | medium | high [env MRAG_LLM_EFFORT]")
+    .option("--llm-preset <name>", "vllm | ollama | lmstudio | llamacpp | openrouter [env MRAG_LLM_PRESET]")
+    .option("--llm-base-url <url>", "OpenAI-compatible endpoint [env MRAG_LLM_BASE_URL]")
+    .option("--llm-model <name>", "model name [env MRAG_LLM_MODEL]")
+    .option("--max-steps <n>", "model turns per question (default 8) [env MRAG_AGENT_MAX_STEPS]", parseNumber);
+}
+
+/** One stderr line per tool call, so a person sees what the agent is doing. */
+export function describeEvent(event: AgentEvent): string | undefined {
+  switch (event.type) {
+    case "tool_call": {
+      const args = JSON.stringify(event.arguments);
+      return `→ ${event.name} ${args.length > 160 ? `${args.slice(0, 157)}...` : args}`;
+    }
+    case "tool_result":
+      return event.isError
+        ? `  ${event.name} failed`
+        : `  ${event.passages.length > 0 ? `passages ${event.passages.join(", ")}` : "no new passages"} (${Math.round(event.ms)} ms)`;
+    case "limit":
+      return `! limit reached: ${event.reason}`;
+    default:
+      return undefined;
+  }
+}
+
+export function formatAnswer(result: AgentResult): string {
+  const { answer } = result;
+  const lines = [answer.answer.trim(), ""];
+  if (answer.citations.length > 0) {
+    lines.push("Sources:");
+    for (const c of answer.citations) {
+      const passage = result.passages.find((p) => p.id === c.id);
+      const where = passage && passage.lineStart > 0 ? `:${passage.lineStart}-${passage.lineEnd}` : "";
+      const n = passage ? `[${passage.n}] ` : "";
+      lines.push(`  ${n}${c.source}${where}${passage?.heading ? ` — ${passage.heading}` : ""}`);
+      lines.push(`      "${c.quote.replace(/\s+/g, " ").trim()}"`);
+    }
+  } else if (!answer.unanswerable) {
+    lines.push("(no citations)");
+  }
+  const searches = result.steps.flatMap((s) => s.toolCalls).length;
+  lines.push(
+    "",
+    `confidence ${answer.confidence}${answer.unanswerable ? ", unanswerable from the documents" : ""} · ` +
+      `${result.steps.length} step(s), ${searches} tool call(s), ${(result.ms / 1000).toFixed(1)} s`,
+  );
+  if (result.removedCitations.length > 0) {
+    lines.push(`${result.removedCitations.length} citation(s) removed: they did not match a retrieved passage`);
+  }
+  for (const note of result.notes) lines.push(`note: ${note}`);
+  return `${lines.join("\n")}\n`;
+}
+
+export function registerAskCommand(program: Command): void {
+  addLlmOptions(
+    program
+      .command("ask")
+      .description("answer a question from the store with the gpt-oss agent (searches as often as it needs, cites)")
+      .argument("<question>", "the question, in natural language"),
+  )
+    .option("--json", "print the validated answer with citations, steps and notes as JSON")
+    .option("--trace <file>", "write every step (requests, tool calls, timings, usage) as JSONL")
+    .option("-q, --quiet", "no progress lines on stderr")
+    .action(async (question: string, flags: AskFlags, command: Command) => {
+      if (question.trim() === "") throw new UsageError("the question is empty; pass the question to answer");
+      const result = await withContext(command, llmFlagOverrides(flags), async (context) => {
+        const { createAgent } = await import("../../agent/index.js");
+        const { fileTrace } = await import("../../agent/trace.js");
+        const agent = await createAgent(context);
+        const controller = new AbortController();
+        const onSigint = () => controller.abort(new UsageError("cancelled"));
+        process.once("SIGINT", onSigint);
+        try {
+          const trace = flags.trace
+            ? fileTrace(flags.trace, {
+                question,
+                model: agent.llm.model,
+                baseUrl: agent.llm.baseUrl,
+                preset: agent.llm.preset.name,
+              })
+            : undefined;
+          return await agent.ask(question, {
+            signal: controller.signal,
+            ...(trace ? { trace } : {}),
+            onEvent: (event) => {
+              if (flags.quiet || flags.json) return;
+              const line = describeEvent(event);
+              if (line) process.stderr.write(`${line}\n`);
+            },
+          });
+        } finally {
+          process.off("SIGINT", onSigint);
+          await agent.close();
+        }
+      });
+      if (flags.json) {
+        printJson({
+          ...result.answer,
+          removedCitations: result.removedCitations,
+          stopReason: result.stopReason,
+          steps: result.steps.length,
+          toolCalls: result.toolCalls,
+          notes: result.notes,
+          ms: Math.round(result.ms),
+        });
+      } else {
+        process.stdout.write(formatAnswer(result));
+      }
+    });
+}

@@ -219,13 +219,15 @@ class TurnAssembler {
       target = this.calls.at(-1);
     }
     if (!target) {
-      this.calls.push({ index: call.index, id, name, arguments: args });
-      return;
+      target = { index: call.index, id, name, arguments: args };
+      this.calls.push(target);
+    } else {
+      if (target.id === "" && id !== "") target.id = id;
+      // Names arrive once; a server repeating the whole name on each fragment must not double it.
+      if (name !== "" && name !== target.name) target.name += name;
+      target.arguments += args;
     }
-    if (target.id === "" && id !== "") target.id = id;
-    // Names arrive once; a server repeating the whole name on each fragment must not double it.
-    if (name !== "" && name !== target.name) target.name += name;
-    target.arguments += args;
+    if (args !== "") this.onDelta?.({ toolCall: { name: target.name, argumentsSoFar: target.arguments } });
   }
 
   toolCalls(): RawToolCall[] {

@@ -1,5 +1,6 @@
 import { AgentError } from "../errors.js";
 import { type Answer, answerJsonSchema, FINAL_ANSWER_TOOL, parseAnswer, verifyCitations } from "./answer.js";
+import { partialStringField } from "./partial.js";
 import { PassageBook } from "./passages.js";
 import { systemPrompt } from "./prompts.js";
 import { cleanToolName, extractLeakedToolCalls, parseArguments, stripHarmony } from "./recover.js";
@@ -31,6 +32,8 @@ export type AgentEvent =
   | { type: "step"; step: number }
   | { type: "reasoning"; text: string }
   | { type: "content"; text: string }
+  /** The final answer's text as the model writes it (from a streaming `final_answer` call or JSON content). */
+  | { type: "answer_delta"; text: string }
   | { type: "tool_call"; step: number; name: string; arguments: Record<string, unknown> }
   | { type: "tool_result"; step: number; name: string; isError: boolean; passages: number[]; ms: number }
   | { type: "limit"; reason: Exclude<StopReason, "answered"> };
@@ -188,7 +191,17 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
     return result;
   };
 
+  // The answer text already shown, so each delta carries only what is new.
+  let answerShown = "";
+  const streamAnswer = (json: string) => {
+    const text = partialStringField(json, "answer");
+    if (text === undefined || text.length <= answerShown.length || !text.startsWith(answerShown)) return;
+    emit({ type: "answer_delta", text: text.slice(answerShown.length) });
+    answerShown = text;
+  };
+
   const ask = async (step: number, options: { tools: FunctionTool[]; jsonSchema?: boolean; effort?: Effort }) => {
+    const streamed = { content: "" };
     const condensedCount = condense(messages, limits.maxContextTokens, book);
     if (condensedCount > 0) run.trace?.write({ type: "condensed", step, messages: condensedCount });
     const turn = await llm.complete({
@@ -199,7 +212,14 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
       ...(run.signal ? { signal: run.signal } : {}),
       onDelta: (delta) => {
         if (delta.reasoning) emit({ type: "reasoning", text: delta.reasoning });
-        if (delta.content) emit({ type: "content", text: delta.content });
+        if (delta.content) {
+          emit({ type: "content", text: delta.content });
+          streamed.content += delta.content;
+          if (options.jsonSchema || streamed.content.trimStart().startsWith("{")) streamAnswer(streamed.content);
+        }
+        if (delta.toolCall && cleanToolName(delta.toolCall.name) === "final_answer") {
+          streamAnswer(delta.toolCall.argumentsSoFar);
+        }
       },
     });
     modelMs += turn.ms;
@@ -416,6 +436,7 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
         arguments: r.p.args.ok ? r.p.args.value : r.p.raw.arguments,
         isError: r.isError,
         passages: r.passages,
+        hits: r.passages.map((n) => book.get(n)?.id).filter((id): id is string => id !== undefined),
         ms: Math.round(r.ms),
       });
     }

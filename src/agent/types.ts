@@ -62,8 +62,15 @@ export interface ChatRequest {
   responseFormat?: { name: string; schema: Record<string, unknown> };
   effort: Effort;
   signal?: AbortSignal;
-  /** Streamed pieces as they arrive, for live display. */
-  onDelta?: (delta: { content?: string; reasoning?: string }) => void;
+  /**
+   * Streamed pieces as they arrive, for live display. `toolCall` carries a call's name and its arguments so far
+   * (so a `final_answer` can be shown while it is written).
+   */
+  onDelta?: (delta: {
+    content?: string;
+    reasoning?: string;
+    toolCall?: { name: string; argumentsSoFar: string };
+  }) => void;
 }
 
 export interface RawToolCall {

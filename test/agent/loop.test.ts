@@ -116,9 +116,19 @@ describe("the agent loop against a scripted gpt-oss server and the real store", 
       }
       return finalAnswer(request, [/Leland_North_Carolina/, /Maximum_Overdrive/]);
     });
-    const result = await agent.ask(QUESTION, { trace });
+    let streamed = "";
+    const result = await agent.ask(QUESTION, {
+      trace,
+      onEvent: (e) => {
+        if (e.type === "answer_delta") streamed += e.text;
+      },
+    });
 
     expect(result.stopReason).toBe("answered");
+    // The answer streams out of the final_answer call's argument fragments as the model writes them.
+    expect(streamed).toBe("Stephen King");
+    const toolEvents = trace.events.filter((e) => e.type === "tool");
+    expect((toolEvents[0]?.hits as string[]).length).toBeGreaterThan(0);
     expect(result.answer.answer).toBe("Stephen King");
     expect(result.answer.citations.map((c) => c.source).sort()).toEqual([
       "corpus/Leland_North_Carolina.md",
@@ -299,6 +309,52 @@ describe("the agent loop against a scripted gpt-oss server and the real store", 
       expect(server.problems).toEqual([]);
       await agent.close();
       await server.close();
+    }
+  });
+
+  it("condenses old tool results beyond the context budget; their passages stay citable", async () => {
+    const { config } = loadConfig({
+      cwd: dir,
+      env: {},
+      flags: { store: path.join(dir, "store"), "agent.maxContextTokens": 2000 },
+    });
+    const small = createContext(config, { cwd: dir, logger: silentLogger });
+    const trace = memoryTrace();
+    server = await startScriptedServer({
+      profile: "vllm",
+      turns: (request, i) => {
+        const queries = ["Maximum Overdrive film", "Leland North Carolina town", "NFL season 1946 teams"];
+        if (i < 3) return { toolCalls: [{ name: "search", arguments: { query: queries[i], k: 8 } }] };
+        const tools = (request.messages ?? []).filter((m) => m.role === "tool");
+        expect(String(tools[0]?.content)).toMatch(/^\[condensed earlier result\] 【1】/);
+        // The condensed result still names its passages, so the model can cite passage 1.
+        return {
+          toolCalls: [
+            {
+              name: "final_answer",
+              arguments: {
+                answer: "Stephen King",
+                citations: [{ id: "1", source: "corpus/Maximum_Overdrive.md", quote: "Maximum Overdrive" }],
+                confidence: "medium",
+                unanswerable: false,
+              },
+            },
+          ],
+        };
+      },
+    });
+    const llm = createLlmClient({ preset: "vllm", baseUrl: server.url, model: "gpt-oss-20b" }, { backoffMs: 1 });
+    agent = await createAgent(small, { llm });
+    try {
+      const result = await agent.ask(QUESTION, { trace });
+      expect(trace.events.some((e) => e.type === "condensed")).toBe(true);
+      expect(result.answer.citations).toHaveLength(1);
+      expect(result.removedCitations).toEqual([]);
+      expect(server.problems).toEqual([]);
+    } finally {
+      await agent.close();
+      agent = undefined;
+      await small.close();
     }
   });
 

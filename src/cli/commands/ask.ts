@@ -52,9 +52,14 @@ export function describeEvent(event: AgentEvent): string | undefined {
   }
 }
 
-export function formatAnswer(result: AgentResult): string {
+/**
+ * The answer, its sources and a summary line. `streamed` is the answer text already printed while the model
+ * wrote it: when it is the final text, only a newline completes it.
+ */
+export function formatAnswer(result: AgentResult, streamed = ""): string {
   const { answer } = result;
-  const lines = [answer.answer.trim(), ""];
+  const shown = streamed !== "" && streamed.trim() === answer.answer.trim();
+  const lines = shown ? ["", ""] : [...(streamed !== "" ? ["", "", "Final answer:"] : []), answer.answer.trim(), ""];
   if (answer.citations.length > 0) {
     lines.push("Sources:");
     for (const c of answer.citations) {
@@ -92,11 +97,13 @@ export function registerAskCommand(program: Command): void {
     .option("-q, --quiet", "no progress lines on stderr")
     .action(async (question: string, flags: AskFlags, command: Command) => {
       if (question.trim() === "") throw new UsageError("the question is empty; pass the question to answer");
+      let streamed = "";
       const result = await withContext(command, llmFlagOverrides(flags), async (context) => {
         const { createAgent } = await import("../../agent/index.js");
         const { fileTrace } = await import("../../agent/trace.js");
         const agent = await createAgent(context);
         const controller = new AbortController();
+        const human = !flags.json;
         const onSigint = () => controller.abort(new UsageError("cancelled"));
         process.once("SIGINT", onSigint);
         try {
@@ -112,6 +119,11 @@ export function registerAskCommand(program: Command): void {
             signal: controller.signal,
             ...(trace ? { trace } : {}),
             onEvent: (event) => {
+              if (event.type === "answer_delta" && human) {
+                streamed += event.text;
+                process.stdout.write(event.text);
+                return;
+              }
               if (flags.quiet || flags.json) return;
               const line = describeEvent(event);
               if (line) process.stderr.write(`${line}\n`);
@@ -133,7 +145,7 @@ export function registerAskCommand(program: Command): void {
           ms: Math.round(result.ms),
         });
       } else {
-        process.stdout.write(formatAnswer(result));
+        process.stdout.write(formatAnswer(result, streamed));
       }
     });
 }

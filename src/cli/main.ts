@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import { describeError, isMragError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { registerAskCommand } from "./commands/ask.js";
+import { registerChatCommand } from "./commands/chat.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerDeleteCommand } from "./commands/delete.js";
 import { registerIngestCommand } from "./commands/ingest.js";
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerStatsCommand(program);
   registerServeCommand(program);
   registerAskCommand(program);
+  registerChatCommand(program);
   registerConfigCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;

@@ -27,13 +27,12 @@ import type { Stream } from "node:stream";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { openStore } from "../src/store/index.js";
-import type { ChunkRecord } from "../src/store/types.js";
 import { childArgs, writeResult } from "./lib/child.js";
 import { REPO_ROOT } from "./lib/corpus.js";
 import type { McpResult, McpSearchMode, ServerProcessStats } from "./lib/results.js";
-import { BENCH_COLLECTION, benchRecord, readSearchData } from "./lib/search-data.js";
-import { fmt, type LatencySummary, log, median, prng, summarize } from "./lib/util.js";
+import { BENCH_COLLECTION } from "./lib/search-data.js";
+import { buildSubsetStore } from "./lib/subset-store.js";
+import { fmt, type LatencySummary, log, median, summarize } from "./lib/util.js";
 
 const MRAG_BIN = path.join(REPO_ROOT, "bin", "mrag.js");
 const K = 8;
@@ -137,53 +136,11 @@ async function buildStore(
   storeDir: string,
   size: number,
 ): Promise<{ chunks: number; queries: string[] }> {
-  const data = await readSearchData(work);
-  const dim = data.queries.dimension;
-  const real = data.rows.length;
-  const random = prng(20_251_126);
-  const order = Array.from({ length: real }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  const picked = order.slice(0, Math.min(size, real));
-  if (picked.length < size) log(`only ${real} real chunks; the store holds ${picked.length}, not ${size}`);
-  // Keep each source's chunks in their original order, with positions 0..n-1 as ingest would number them.
-  picked.sort((a, b) => a - b);
-  const positions = new Map<string, number>();
-  const now = Date.now();
-  const records: ChunkRecord[] = picked.map((r, i) => {
-    const row = data.rows[r]!;
-    const position = positions.get(row.source) ?? 0;
-    positions.set(row.source, position + 1);
-    return benchRecord(row, {
-      id: `mcp-${i}`,
-      source: row.source,
-      position,
-      ingestedAt: now,
-      vector: data.vectors.subarray(r * dim, (r + 1) * dim),
-    });
-  });
-  rmSync(storeDir, { recursive: true, force: true });
-  const store = await openStore(storeDir, work);
-  try {
-    const collection = await store.openCollection(BENCH_COLLECTION, {
-      modelId: data.queries.modelId,
-      dimension: dim,
-      create: true,
-    });
-    for (let i = 0; i < records.length; i += 5000) await collection.upsert(records.slice(i, i + 5000));
-    await collection.optimize();
-    const stats = await collection.stats();
-    log(`store: ${stats.chunks} chunks, indexes ${JSON.stringify(stats.indexes)}`);
-  } finally {
-    await store.close();
-  }
+  const built = await buildSubsetStore(work, storeDir, size, "mcp");
   // 50 distinct queries spread over the set (hotpotqa questions, then the Milvus-style ones).
-  const all = data.queries.queries;
+  const all = built.queries;
   const step = Math.max(1, Math.floor(all.length / QUERY_COUNT));
-  const queries = all.filter((_, i) => i % step === 0).slice(0, QUERY_COUNT);
-  return { chunks: records.length, queries };
+  return { chunks: built.chunks, queries: all.filter((_, i) => i % step === 0).slice(0, QUERY_COUNT) };
 }
 
 // ------------------------------------------------------------------------------------------------- stdio

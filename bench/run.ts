@@ -1,17 +1,18 @@
 /**
  * Runs the mrag benchmarks, each in its own child process, prints a table and writes docs/benchmarks.md
  * (only the parts between `<!-- bench:start -->` and `<!-- bench:end -->` (ingest, search, cold) and between
- * `<!-- bench:mcp:start -->` and `<!-- bench:mcp:end -->` (mcp); the rest is hand-written). A block is
- * rewritten only when one of its benchmarks ran, so `run.js mcp --write-doc` leaves the other results alone.
+ * `<!-- bench:mcp:start -->` and `<!-- bench:mcp:end -->` (mcp), and between `<!-- bench:agent:start -->` and
+ * `<!-- bench:agent:end -->` (agent); the rest is hand-written). A block is rewritten only when one of its
+ * benchmarks ran, so `run.js mcp --write-doc` leaves the other results alone.
  *
- *   npm run build:ts && node dist/bench/run.js [ingest] [search] [cold] [mcp] [--sizes 10000,100000,1000000]
+ *   npm run build:ts && node dist/bench/run.js [ingest] [search] [cold] [mcp] [agent] [--sizes 10000,100000,1000000]
  *       [--rounds 2] [--noise 0.5] [--batch 20000] [--runs 7] [--work <dir>] [--keep] [--write-doc | --no-doc]
- *       [--optimize-timeout 900] [--clients 50] [--duration 30]
+ *       [--optimize-timeout 900] [--clients 50] [--duration 30] [--questions 200]
  *
  * A build whose optimize() is still running after --optimize-timeout seconds is reported as hung (LanceDB's
  * full-text index build has deadlocked on 2-core machines; see docs/benchmarks.md).
  *
- * With no benchmark named, all four run and the doc is rewritten; a subset writes the doc only with
+ * With no benchmark named, all five run and the doc is rewritten; a subset writes the doc only with
  * --write-doc. Raw results go to bench/out/results-<date>.json. Numbers only: nothing is asserted.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -23,8 +24,9 @@ import { parseArgs } from "node:util";
 import { runChild } from "./lib/child.js";
 import { REPO_ROOT } from "./lib/corpus.js";
 import type { Failure, Report, SizeOutcome } from "./lib/report.js";
-import { renderMcpReport, renderReport } from "./lib/report.js";
+import { renderAgentReport, renderMcpReport, renderReport } from "./lib/report.js";
 import type {
+  AgentOverheadResult,
   ColdStartResult,
   IngestResult,
   McpResult,
@@ -34,9 +36,9 @@ import type {
 } from "./lib/results.js";
 import { log } from "./lib/util.js";
 
-const BENCHMARKS = ["ingest", "search", "cold", "mcp"] as const;
+const BENCHMARKS = ["ingest", "search", "cold", "mcp", "agent"] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
-/** The benchmarks whose results share the main generated block; mcp has its own. */
+/** The benchmarks whose results share the main generated block; mcp and agent have their own. */
 const MAIN_BLOCK: readonly Benchmark[] = ["ingest", "search", "cold"];
 const DOC = path.join(REPO_ROOT, "docs", "benchmarks.md");
 const MAIN_MARKERS = { start: "<!-- bench:start -->", end: "<!-- bench:end -->", heading: "## Results" };
@@ -44,6 +46,11 @@ const MCP_MARKERS = {
   start: "<!-- bench:mcp:start -->",
   end: "<!-- bench:mcp:end -->",
   heading: "## Results: MCP server",
+};
+const AGENT_MARKERS = {
+  start: "<!-- bench:agent:start -->",
+  end: "<!-- bench:agent:end -->",
+  heading: "## Results: agent overhead",
 };
 
 function parse() {
@@ -57,6 +64,7 @@ function parse() {
       runs: { type: "string", default: "7" },
       clients: { type: "string", default: "50" },
       duration: { type: "string", default: "30" },
+      questions: { type: "string", default: "200" },
       "optimize-timeout": { type: "string", default: "900" },
       work: { type: "string" },
       keep: { type: "boolean", default: false },
@@ -129,7 +137,7 @@ async function main(): Promise<void> {
       runs: Number(values.runs),
     },
   };
-  // The real chunks the search and mcp benchmarks start from, embedded once per run.
+  // The real chunks the search, mcp and agent benchmarks start from, embedded once per run.
   let prepared: SearchPrepareResult | undefined;
   let prepareTried = false;
   const child = async <T>(step: string, script: string, args: string[]): Promise<T | undefined> => {
@@ -184,12 +192,17 @@ async function main(): Promise<void> {
       const cold = await child<ColdStartResult>("cold start", "cold-start.js", ["--runs", values.runs]);
       if (cold) report.cold = cold;
     }
-    if (benchmarks.includes("mcp")) {
+    /** The embedded real data, prepared on first need (the search benchmark prepares it when it runs). */
+    const ensurePrepared = async (step: string) => {
       if (!prepareTried) {
-        prepared = await child<SearchPrepareResult>("mcp: embed real data", "search-prepare.js", []);
+        prepareTried = true;
+        prepared = await child<SearchPrepareResult>(`${step}: embed real data`, "search-prepare.js", []);
         if (prepared) report.prepare = prepared;
       }
-      if (prepared) {
+      return prepared;
+    };
+    if (benchmarks.includes("mcp")) {
+      if (await ensurePrepared("mcp")) {
         const mcp = await child<McpResult>("mcp server", "mcp.js", [
           "--clients",
           values.clients,
@@ -197,6 +210,12 @@ async function main(): Promise<void> {
           values.duration,
         ]);
         if (mcp) report.mcp = mcp;
+      }
+    }
+    if (benchmarks.includes("agent")) {
+      if (await ensurePrepared("agent")) {
+        const agent = await child<AgentOverheadResult>("agent overhead", "agent.js", ["--questions", values.questions]);
+        if (agent) report.agent = agent;
       }
     }
   } finally {
@@ -207,7 +226,8 @@ async function main(): Promise<void> {
   report.machine.loadEnd = os.loadavg()[0] ?? 0;
   const mainText = benchmarks.some((b) => MAIN_BLOCK.includes(b)) ? renderReport(report) : undefined;
   const mcpText = benchmarks.includes("mcp") ? renderMcpReport(report) : undefined;
-  const text = [mainText, mcpText].filter((t) => t !== undefined).join("\n");
+  const agentText = benchmarks.includes("agent") ? renderAgentReport(report) : undefined;
+  const text = [mainText, mcpText, agentText].filter((t) => t !== undefined).join("\n");
   process.stdout.write(`\n${text}`);
   const outDir = path.join(REPO_ROOT, "bench", "out");
   mkdirSync(outDir, { recursive: true });
@@ -217,6 +237,7 @@ async function main(): Promise<void> {
   if (writeDoc) {
     if (mainText !== undefined) writeDocument(mainText, MAIN_MARKERS);
     if (mcpText !== undefined) writeDocument(mcpText, MCP_MARKERS);
+    if (agentText !== undefined) writeDocument(agentText, AGENT_MARKERS);
     log(`wrote ${path.relative(process.cwd(), DOC) || DOC}`);
   }
   if (failures.length > 0) process.exitCode = 1;

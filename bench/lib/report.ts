@@ -1,5 +1,6 @@
 /** Markdown tables for the console and for docs/benchmarks.md, from the children's results. */
 import type {
+  AgentOverheadResult,
   ColdStartResult,
   ColdStats,
   IngestResult,
@@ -45,6 +46,7 @@ export interface Report {
   sizes: SizeOutcome[];
   cold?: ColdStartResult;
   mcp?: McpResult;
+  agent?: AgentOverheadResult;
   failures: Failure[];
   options: { noise: number; rounds: number; batch: number; runs: number };
 }
@@ -508,11 +510,91 @@ export function renderMcpReport(r: Report): string {
   return tidy([...header(r), "### Goals (MCP server)", "", goalTable(mcpGoals(r)), "", failureLine(r), mcpSection(r)]);
 }
 
+function agentGoals(r: Report): Goal[] {
+  const a = r.agent;
+  return [
+    {
+      goal: `agent overhead per step, excluding model and tool time (${a ? int(a.storeChunks) : "10,000"} chunks)`,
+      target: "< 5 ms",
+      measured: a
+        ? `${fmt(a.meanOverheadPerStepMs)} ms mean; per question p50 ${fmt(a.overheadPerStep.p50)}, p95 ` +
+          `${fmt(a.overheadPerStep.p95)}, max ${fmt(a.overheadPerStep.max)} ms`
+        : "not measured",
+      // Judged on the 95th percentile of the questions, not only on the mean.
+      met: a ? a.overheadPerStep.p95 < 5 : undefined,
+    },
+  ];
+}
+
+function agentSection(r: Report): string {
+  const a = r.agent;
+  if (!a) return "";
+  const p = r.prepare;
+  const intro =
+    `Store: ${int(a.storeChunks)} real chunks, built as for the MCP benchmark (a random subset of the search ` +
+    `benchmark's embedded data${p ? `, \`${p.modelId}\`` : ""}; ${fmt(a.storeBuildSeconds, 1)} s). In one process: ` +
+    `\`createAgent(context, { llm })\` with the real store, the builtin embedder and mrag's own MCP server ` +
+    `connected in-process (as \`mrag ask\` has it), and an LLM client that answers at once from a script (model ` +
+    `time is excluded by definition). ${int(a.questions)} questions after ${a.warmupQuestions} untimed ones, in ` +
+    `sequence, rotating over ${a.queries} questions of the search benchmark; each is three steps: \`search\` the ` +
+    `question, \`search\` another question, \`final_answer\` citing the first passage of each result with a quote ` +
+    `(${int(a.steps)} steps, ${int(a.toolCalls)} tool calls; citations kept ${a.citations.kept}, removed ` +
+    `${a.citations.removed}; stop reasons ${Object.entries(a.stopReasons)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}).`;
+  const perQuestion = (n: number) => String(Number((n / Math.max(1, a.questions)).toFixed(1)));
+  const line = (what: string, s: LatencySummary) => [
+    what,
+    int(s.n),
+    fmt(s.p50),
+    fmt(s.p95),
+    fmt(s.p99),
+    fmt(s.max),
+    fmt(s.mean),
+  ];
+  const latency = table(
+    ["what", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "mean ms"],
+    [
+      line("loop overhead per step (per question: ms - modelMs - toolMs, / steps)", a.overheadPerStep),
+      line(`loop overhead per question (${perQuestion(a.steps)} steps)`, a.overheadPerQuestion),
+      line("whole question (`agent.ask`)", a.question),
+      line(`scripted model per question (${perQuestion(a.steps)} turns)`, a.model),
+      line("`search` tool call as the loop times it (`ToolHost.call`)", a.toolCall),
+      line("… of which `Collection.search`", a.storeSearch),
+      line("… of which `embedQuery`", a.embedQuery),
+      line("… the rest: in-process MCP round trip + search handler", a.mcpRoundTrip),
+    ],
+  );
+  const notes =
+    `Overhead is what \`runAgent\` spends outside \`LlmClient.complete\` and \`ToolHost.call\`: building the ` +
+    `messages and tools, condensing checks, planning and parsing tool calls, numbering and rendering passages, ` +
+    `parsing the answer and checking its citations, events. Mean over all steps: ` +
+    `${fmt(a.meanOverheadPerStepMs, 3)} ms. \`createAgent\` took ${fmt(a.createAgentMs)} ms; the first question ` +
+    `(opening the store, loading the model) ${fmt(a.firstQuestionMs)} ms. Peak RSS ${int(a.peakRssMb)} MB (the ` +
+    `process also read all the embedded data to build the store).`;
+  return ["### Agent overhead", "", intro, "", latency, "", notes].join("\n");
+}
+
+/** The agent overhead part of docs/benchmarks.md (its own marked block). */
+export function renderAgentReport(r: Report): string {
+  return tidy([...header(r), "### Goals (agent)", "", goalTable(agentGoals(r)), "", failureLine(r), agentSection(r)]);
+}
+
+/** A pointer to the blocks generated apart (MCP server, agent overhead) when they ran too. */
+function ownSections(r: Report): string {
+  const mcp = r.benchmarks.includes("mcp");
+  const agent = r.benchmarks.includes("agent");
+  if (mcp && agent) return " The MCP server's and the agent overhead results are in their own sections below.";
+  if (mcp) return " The MCP server's results are in their own section below.";
+  if (agent) return " The agent overhead results are in their own section below.";
+  return "";
+}
+
 /** The generated part of docs/benchmarks.md for ingest, search and cold start (and what run.js prints). */
 export function renderReport(r: Report): string {
   const g = goals(r);
   const parts = [
-    ...header(r, r.benchmarks.includes("mcp") ? " The MCP server's results are in their own section below." : ""),
+    ...header(r, ownSections(r)),
     "### Goals",
     "",
     goalTable(g),

@@ -161,3 +161,43 @@ export interface McpResult {
   serverStderr: string[];
   serverStderrLines: number;
 }
+
+/** bench/agent.ts: the agent loop's own time per step, beyond the model and the tools (all times in ms). */
+export interface AgentOverheadResult {
+  storeChunks: number;
+  storeBuildSeconds: number;
+  /** Distinct questions the runs rotate through. */
+  queries: number;
+  /** Timed questions (after the warm-up ones). */
+  questions: number;
+  warmupQuestions: number;
+  /** Model turns and tool calls over the timed questions. */
+  steps: number;
+  toolCalls: number;
+  /** `createAgent`: mrag's own MCP server connected in-process and its tools listed. */
+  createAgentMs: number;
+  /** The first (untimed) question: opens the store and loads the embedding model. */
+  firstQuestionMs: number;
+  /** Sum over questions of (ms - modelMs - toolMs), divided by the sum of steps. */
+  meanOverheadPerStepMs: number;
+  /** Per question: `AgentResult.ms - modelMs - toolMs`. */
+  overheadPerQuestion: LatencySummary;
+  /** Per question: the same divided by its steps. */
+  overheadPerStep: LatencySummary;
+  /** Per question: the whole `agent.ask`. */
+  question: LatencySummary;
+  /** Per question: the scripted model's own time (model time, by definition not overhead). */
+  model: LatencySummary;
+  /** Per tool call, as the loop times it: `ToolHost.call` (SDK client, in-memory transport, server, handler). */
+  toolCall: LatencySummary;
+  /** Per tool call: `Collection.search` inside it. */
+  storeSearch: LatencySummary;
+  /** Per tool call: `Embedder.embedQuery` inside it. */
+  embedQuery: LatencySummary;
+  /** Per tool call: tool call minus store search minus embedQuery (MCP round trip and the handler's own work). */
+  mcpRoundTrip: LatencySummary;
+  /** Citations the scripted answers made that survived the checks, and those removed. */
+  citations: { kept: number; removed: number };
+  stopReasons: Record<string, number>;
+  peakRssMb: number;
+}

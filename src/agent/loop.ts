@@ -374,6 +374,7 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
 
     // Calls run concurrently; their results are numbered in call order afterwards, so passage numbers do not
     // depend on which call finished first.
+    const batchStarted = performance.now();
     const outcomes = await Promise.all(
       planned.map(async (p) => {
         const t0 = performance.now();
@@ -394,6 +395,8 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
         return { p, t0, result, ms: performance.now() - t0 };
       }),
     );
+    // Calls overlap, so the turn's tool time is the batch's wall time, not the sum of the calls.
+    toolMs += performance.now() - batchStarted;
     const results = outcomes.map((o) => {
       if (!("result" in o) || !o.result) {
         return {
@@ -418,7 +421,6 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
       return { p: o.p, text, isError: false, passages, ms: o.ms };
     });
     for (const r of results) {
-      toolMs += r.ms;
       messages.push({ role: "tool", tool_call_id: r.p.raw.id, content: r.text });
       summary.toolCalls.push({ name: r.p.tool ?? r.p.raw.name, isError: r.isError, passages: r.passages });
       emit({

@@ -3,9 +3,11 @@
  * (only the parts between `<!-- bench:start -->` and `<!-- bench:end -->` (ingest, search, cold) and between
  * `<!-- bench:mcp:start -->` and `<!-- bench:mcp:end -->` (mcp), and between `<!-- bench:agent:start -->` and
  * `<!-- bench:agent:end -->` (agent); the rest is hand-written). A block is rewritten only when one of its
- * benchmarks ran, so `run.js mcp --write-doc` leaves the other results alone.
+ * benchmarks ran, so `run.js mcp --write-doc` leaves the other results alone. When the search benchmark ran,
+ * the chart of p50 latency against size is written too: docs/bench-latency.svg with the doc (linked from the
+ * main block), and always bench/out/results-<date>.svg beside the raw results.
  *
- *   npm run build:ts && node dist/bench/run.js [ingest] [search] [cold] [mcp] [agent] [--sizes 10000,100000,1000000]
+ *   npm run build:ts && node dist/bench/run.js [ingest] [search] [cold] [mcp] [agent] [--sizes 1000,10000,100000,1000000]
  *       [--rounds 2] [--noise 0.5] [--batch 20000] [--runs 7] [--work <dir>] [--keep] [--write-doc | --no-doc]
  *       [--optimize-timeout 900] [--clients 50] [--duration 30] [--questions 200]
  *
@@ -21,6 +23,7 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { renderLatencyChart } from "./lib/chart.js";
 import { runChild } from "./lib/child.js";
 import { REPO_ROOT } from "./lib/corpus.js";
 import type { Failure, Report, SizeOutcome } from "./lib/report.js";
@@ -41,6 +44,8 @@ type Benchmark = (typeof BENCHMARKS)[number];
 /** The benchmarks whose results share the main generated block; mcp and agent have their own. */
 const MAIN_BLOCK: readonly Benchmark[] = ["ingest", "search", "cold"];
 const DOC = path.join(REPO_ROOT, "docs", "benchmarks.md");
+/** The latency-against-size chart, next to the doc (the doc links it by this name). */
+const CHART = path.join(REPO_ROOT, "docs", "bench-latency.svg");
 const MAIN_MARKERS = { start: "<!-- bench:start -->", end: "<!-- bench:end -->", heading: "## Results" };
 const MCP_MARKERS = {
   start: "<!-- bench:mcp:start -->",
@@ -57,7 +62,7 @@ function parse() {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
-      sizes: { type: "string", default: "10000,100000,1000000" },
+      sizes: { type: "string", default: "1000,10000,100000,1000000" },
       rounds: { type: "string", default: "2" },
       noise: { type: "string", default: "0.5" },
       batch: { type: "string", default: "20000" },
@@ -224,18 +229,33 @@ async function main(): Promise<void> {
 
   report.totalSeconds = (performance.now() - started) / 1000;
   report.machine.loadEnd = os.loadavg()[0] ?? 0;
-  const mainText = benchmarks.some((b) => MAIN_BLOCK.includes(b)) ? renderReport(report) : undefined;
+  const outDir = path.join(REPO_ROOT, "bench", "out");
+  mkdirSync(outDir, { recursive: true });
+  const stamp = report.machine.date.replace(/[:]/g, "-");
+  const chart = benchmarks.includes("search")
+    ? renderLatencyChart({ machine: report.machine, sizes: report.sizes, rounds: report.options.rounds })
+    : undefined;
+  const outChart = `results-${stamp}.svg`;
+  if (chart !== undefined) writeFileSync(path.join(outDir, outChart), chart);
+  const main = benchmarks.some((b) => MAIN_BLOCK.includes(b));
+  // The same text, linking the chart where it lies: beside the doc, or beside the raw results.
+  const mainFor = (href: string) =>
+    main ? renderReport(report, chart !== undefined ? { chart: href } : {}) : undefined;
+  const mainText = mainFor(outChart);
   const mcpText = benchmarks.includes("mcp") ? renderMcpReport(report) : undefined;
   const agentText = benchmarks.includes("agent") ? renderAgentReport(report) : undefined;
   const text = [mainText, mcpText, agentText].filter((t) => t !== undefined).join("\n");
   process.stdout.write(`\n${text}`);
-  const outDir = path.join(REPO_ROOT, "bench", "out");
-  mkdirSync(outDir, { recursive: true });
-  const stamp = report.machine.date.replace(/[:]/g, "-");
   writeFileSync(path.join(outDir, `results-${stamp}.json`), JSON.stringify(report, null, 2));
   writeFileSync(path.join(outDir, `results-${stamp}.md`), text);
+  if (chart !== undefined) log(`wrote ${path.relative(process.cwd(), path.join(outDir, outChart))}`);
   if (writeDoc) {
-    if (mainText !== undefined) writeDocument(mainText, MAIN_MARKERS);
+    const docMain = mainFor(path.basename(CHART));
+    if (docMain !== undefined) writeDocument(docMain, MAIN_MARKERS);
+    if (chart !== undefined) {
+      writeFileSync(CHART, chart);
+      log(`wrote ${path.relative(process.cwd(), CHART) || CHART}`);
+    }
     if (mcpText !== undefined) writeDocument(mcpText, MCP_MARKERS);
     if (agentText !== undefined) writeDocument(agentText, AGENT_MARKERS);
     log(`wrote ${path.relative(process.cwd(), DOC) || DOC}`);

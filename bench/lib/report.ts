@@ -223,7 +223,51 @@ function ingestSection(r: Report): string {
 
 const lat = (s: LatencySummary | undefined) => (s ? [fmt(s.p50), fmt(s.p95), fmt(s.p99)] : ["n/a", "n/a", "n/a"]);
 
-function searchSection(r: Report): string {
+/**
+ * Hybrid next to its two baselines (and dense), one row per size: the plain TypeScript brute-force dense scan
+ * and BM25 only (keyword mode), p50 and p99.
+ */
+function comparisonTable(r: Report): string {
+  const cell = (s: LatencySummary | undefined, key: "p50" | "p99") => (s ? fmt(s[key]) : "n/a");
+  const ratio = (a: LatencySummary | undefined, b: LatencySummary | undefined) =>
+    a && b && a.p50 > 0 && b.p50 > 0 ? `${Number((a.p50 / b.p50).toPrecision(3))}x` : "n/a";
+  return table(
+    [
+      "rows",
+      "hybrid p50",
+      "hybrid p99",
+      "dense p50",
+      "dense p99",
+      "BM25 only p50",
+      "BM25 only p99",
+      "brute-force scan p50",
+      "brute-force scan p99",
+      "hybrid / brute force (p50)",
+      "hybrid / BM25 only (p50)",
+      "query RSS MB (peak)",
+    ],
+    r.sizes.map((s) => {
+      const q = s.query?.modes;
+      const bf = s.build?.bruteForce;
+      return [
+        int(s.size),
+        cell(q?.hybrid, "p50"),
+        cell(q?.hybrid, "p99"),
+        cell(q?.dense, "p50"),
+        cell(q?.dense, "p99"),
+        cell(q?.keyword, "p50"),
+        cell(q?.keyword, "p99"),
+        cell(bf, "p50"),
+        cell(bf, "p99"),
+        ratio(q?.hybrid, bf),
+        ratio(q?.hybrid, q?.keyword),
+        s.query ? int(s.query.peakRssMb) : "n/a",
+      ];
+    }),
+  );
+}
+
+function searchSection(r: Report, chart?: string): string {
   if (r.sizes.length === 0) return "";
   const p = r.prepare;
   const intro = p
@@ -295,12 +339,27 @@ function searchSection(r: Report): string {
       return `${int(s.size)}: keyword ${fmt(f.keyword)} ms, dense ${fmt(f.dense)} ms, hybrid ${fmt(f.hybrid)} ms`;
     })
     .join("; ");
+  const comparison =
+    "Hybrid against its baselines, per size (ms; k = 10). Hybrid, dense and BM25 only (keyword mode) are " +
+    "`Collection.search` on the store, in the query process; the brute-force scan is plain TypeScript over the " +
+    "vectors in one in-memory `Float32Array` (dot products, top 10 by a heap; exact), timed once per query in " +
+    "the build process. The RSS is the query process's peak (store + model + queries).";
   return [
     "### Search",
     "",
     intro,
     "",
+    comparison,
+    "",
+    comparisonTable(r),
+    "",
+    chart ? `![latency against size](${chart})` : "",
+    "",
+    "Store builds, recall and memory per size:",
+    "",
     build,
+    "",
+    "Every mode, the two branches hybrid runs (alone), the scan and `embedQuery`:",
     "",
     latency,
     "",
@@ -365,7 +424,7 @@ function mcpSection(r: Report): string {
   const p = r.prepare;
   const cores = (n: number | undefined) => (n === undefined ? "n/a" : fmt(n, 2));
   const rss = (n: number | undefined) => (n === undefined ? "n/a" : int(n));
-  const latencyRow = (transport: string, mode: string, s: LatencySummary) => [
+  const latencyRow = (transport: string, mode: string, s: LatencySummary, serverRss: number | undefined) => [
     transport,
     mode,
     int(s.n),
@@ -374,6 +433,7 @@ function mcpSection(r: Report): string {
     fmt(s.p99),
     fmt(s.max),
     fmt(s.mean),
+    rss(serverRss),
   ];
   const h = m.http;
   const intro =
@@ -388,12 +448,12 @@ function mcpSection(r: Report): string {
     `and the default snippet, rotating over ${m.queries} distinct questions (every third of the search benchmark's ` +
     `hotpotqa + Milvus-style set). Latency is the client's view: request sent to result parsed.`;
   const latency = table(
-    ["transport", "mode", "calls", "p50 ms", "p95 ms", "p99 ms", "max ms", "mean ms"],
+    ["transport", "mode", "calls", "p50 ms", "p95 ms", "p99 ms", "max ms", "mean ms", "server peak RSS MB"],
     [
-      latencyRow("stdio, 1 client, in sequence", "hybrid", m.stdio.modes.hybrid),
-      latencyRow("stdio, 1 client, in sequence", "keyword", m.stdio.modes.keyword),
-      latencyRow("stdio, 1 client, in sequence", "dense", m.stdio.modes.dense),
-      latencyRow(`HTTP, ${h.clients} concurrent sessions`, "hybrid", h.latency),
+      latencyRow("stdio, 1 client, in sequence", "hybrid", m.stdio.modes.hybrid, m.stdio.server.peakRssMb),
+      latencyRow("stdio, 1 client, in sequence", "keyword", m.stdio.modes.keyword, m.stdio.server.peakRssMb),
+      latencyRow("stdio, 1 client, in sequence", "dense", m.stdio.modes.dense, m.stdio.server.peakRssMb),
+      latencyRow(`HTTP, ${h.clients} concurrent sessions`, "hybrid", h.latency, h.server.peakRssMb),
     ],
   );
   const stdioNote =
@@ -591,7 +651,7 @@ function ownSections(r: Report): string {
 }
 
 /** The generated part of docs/benchmarks.md for ingest, search and cold start (and what run.js prints). */
-export function renderReport(r: Report): string {
+export function renderReport(r: Report, options: { chart?: string } = {}): string {
   const g = goals(r);
   const parts = [
     ...header(r, ownSections(r)),
@@ -602,7 +662,7 @@ export function renderReport(r: Report): string {
     failureLine(r),
     ingestSection(r),
     "",
-    searchSection(r),
+    searchSection(r, options.chart),
     "",
     coldSection(r),
   ];

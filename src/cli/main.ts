@@ -5,6 +5,7 @@ import { registerAskCommand } from "./commands/ask.js";
 import { registerChatCommand } from "./commands/chat.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerDeleteCommand } from "./commands/delete.js";
+import { registerEvalCommand } from "./commands/eval.js";
 import { registerIngestCommand } from "./commands/ingest.js";
 import { registerSearchCommand } from "./commands/search.js";
 import { registerServeCommand } from "./commands/serve.js";
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerStatsCommand(program);
   registerServeCommand(program);
   registerAskCommand(program);
+  registerEvalCommand(program);
   registerChatCommand(program);
   registerConfigCommand(program);
   for (const command of program.commands) command.exitOverride();

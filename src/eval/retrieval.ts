@@ -1,0 +1,147 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { SearchMode } from "../store/types.js";
+import type { MragContext } from "../tools/context.js";
+import { runIngest } from "../tools/ingest.js";
+import { searchHandler } from "../tools/search.js";
+import { mean, ndcgAtK, percentile, recallAtK, reciprocalRank, uniqueInOrder } from "./metrics.js";
+import type { EvalDataset, EvalQuestion } from "./types.js";
+
+/**
+ * Write the dataset's documents as Markdown files under `dir` and ingest them through the normal ingest
+ * path (so chunking and embedding are what users get). Sources come out as the documents' `source` paths,
+ * which is what the gold lists name. Incremental: a second run over the same store finds them unchanged.
+ */
+export async function ingestDataset(
+  context: MragContext,
+  dataset: EvalDataset,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ documents: number; chunks: number; ms: number }> {
+  const started = performance.now();
+  const roots = new Set<string>();
+  for (const doc of dataset.documents) {
+    const file = path.join(context.cwd, doc.source);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, `# ${doc.title}\n\n${doc.text}\n`);
+    roots.add(doc.source.split("/")[0] as string);
+  }
+  const summary = await runIngest(context, {
+    inputs: [...roots],
+    prune: true,
+    ...(onProgress ? { onProgress: (e) => e.phase === "ingest" && onProgress(e.done, e.total) } : {}),
+  });
+  const stats = await (await context.collection({ create: false })).stats();
+  return {
+    documents: summary.added.length + summary.updated.length + summary.unchanged.length,
+    chunks: stats.chunks,
+    ms: performance.now() - started,
+  };
+}
+
+export interface ModeReport {
+  mode: SearchMode;
+  /** Mean recall@k of the gold keys, per k. */
+  recall: Record<string, number>;
+  mrr: number;
+  ndcg10: number;
+  latencyMs: { p50: number; p99: number; mean: number };
+  questions: number;
+}
+
+export interface QuestionOutcome {
+  id: string;
+  mode: SearchMode;
+  /** Ranked keys (sources, or chunk ids where the gold names chunks), deduplicated. */
+  ranked: string[];
+  gold: string[];
+  ms: number;
+}
+
+export interface RetrievalReport {
+  dataset: { name: string; format: string; questions: number; documents: number };
+  ks: number[];
+  modes: ModeReport[];
+  perQuestion: QuestionOutcome[];
+}
+
+/** A hit counts under its chunk id when the gold names chunk ids, otherwise under its source. */
+function rankedKeys(hits: { id: string; source: string }[], gold: ReadonlySet<string>): string[] {
+  return uniqueInOrder(hits.map((h) => (gold.has(h.id) ? h.id : h.source)));
+}
+
+/**
+ * Run every question in each mode through the `search` tool (the path MCP clients and the agent use) and
+ * score the ranked sources against the gold: recall@k, MRR, nDCG@10, latency.
+ */
+export async function evaluateRetrieval(
+  context: MragContext,
+  dataset: EvalDataset,
+  options: { modes: readonly SearchMode[]; ks: readonly number[]; onProgress?: (done: number, total: number) => void },
+): Promise<RetrievalReport> {
+  const ks = [...new Set(options.ks)].sort((a, b) => a - b);
+  const maxK = Math.max(10, ...ks);
+  // Several chunks of one source collapse into one ranked source, so fetch more than the deepest k.
+  const searchK = Math.min(50, maxK * 3);
+  const perQuestion: QuestionOutcome[] = [];
+  const total = dataset.questions.length * options.modes.length;
+  let done = 0;
+  const modes: ModeReport[] = [];
+  for (const mode of options.modes) {
+    const outcomes: QuestionOutcome[] = [];
+    for (const q of dataset.questions) {
+      outcomes.push(await runQuestion(context, q, mode, searchK));
+      options.onProgress?.(++done, total);
+    }
+    perQuestion.push(...outcomes);
+    const recall: Record<string, number> = {};
+    for (const k of ks) recall[String(k)] = mean(outcomes.map((o) => recallAtK(o.ranked, o.gold, k)));
+    const times = outcomes.map((o) => o.ms);
+    modes.push({
+      mode,
+      recall,
+      mrr: mean(outcomes.map((o) => reciprocalRank(o.ranked, o.gold))),
+      ndcg10: mean(outcomes.map((o) => ndcgAtK(o.ranked, o.gold, 10))),
+      latencyMs: { p50: percentile(times, 50), p99: percentile(times, 99), mean: mean(times) },
+      questions: outcomes.length,
+    });
+  }
+  return {
+    dataset: {
+      name: dataset.name,
+      format: dataset.format,
+      questions: dataset.questions.length,
+      documents: dataset.documents.length,
+    },
+    ks,
+    modes,
+    perQuestion,
+  };
+}
+
+async function runQuestion(
+  context: MragContext,
+  q: EvalQuestion,
+  mode: SearchMode,
+  k: number,
+): Promise<QuestionOutcome> {
+  const started = performance.now();
+  const { hits } = await searchHandler(context, { query: q.question.slice(0, 4000), k, mode, snippet_chars: 0 });
+  const ms = performance.now() - started;
+  return { id: q.id, mode, ranked: rankedKeys(hits, new Set(q.gold)), gold: q.gold, ms };
+}
+
+/** A fixed-width table for the terminal and for docs (Markdown). */
+export function formatRetrievalTable(report: RetrievalReport): string {
+  const header = ["mode", ...report.ks.map((k) => `recall@${k}`), "MRR", "nDCG@10", "p50 ms", "p99 ms"];
+  const rows = report.modes.map((m) => [
+    m.mode,
+    ...report.ks.map((k) => (m.recall[String(k)] ?? Number.NaN).toFixed(3)),
+    m.mrr.toFixed(3),
+    m.ndcg10.toFixed(3),
+    m.latencyMs.p50.toFixed(1),
+    m.latencyMs.p99.toFixed(1),
+  ]);
+  const lines = [header, header.map(() => "---"), ...rows].map((cells) => `| ${cells.join(" | ")} |`);
+  const d = report.dataset;
+  return `${d.name} (${d.format}): ${d.questions} questions, ${d.documents} documents\n\n${lines.join("\n")}\n`;
+}

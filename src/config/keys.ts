@@ -95,6 +95,12 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
   { path: "search.k", env: "MRAG_SEARCH_K", envType: "number", help: "default number of hits" },
   { path: "search.mode", env: "MRAG_SEARCH_MODE", envType: "string", help: "default mode: hybrid | dense | keyword" },
   {
+    path: "search.denseWeight",
+    env: "MRAG_SEARCH_DENSE_WEIGHT",
+    envType: "number",
+    help: "hybrid fusion: weight of the dense ranking against keyword's 1 (weighted RRF; see docs/benchmarks.md)",
+  },
+  {
     path: "server.readOnly",
     env: "MRAG_READ_ONLY",
     envType: "boolean",

@@ -2,6 +2,7 @@ import type { Agent } from "../agent/index.js";
 import type { Effort } from "../agent/types.js";
 import { describeError } from "../errors.js";
 import { citationPrecision, exactMatch, mean, recallAtK, tokenF1, uniqueInOrder } from "./metrics.js";
+import { goldKey } from "./retrieval.js";
 import type { EvalDataset } from "./types.js";
 
 export interface AgentQuestionOutcome {
@@ -61,9 +62,14 @@ export async function evaluateAgent(
     try {
       const result = await agent.ask(q.question, options.effort ? { effort: options.effort } : {});
       const gold = new Set(q.gold);
-      const keyOf = (p: { id: string; source: string }) => (gold.has(p.id) ? p.id : p.source);
+      const byId = new Map(result.passages.map((p) => [p.id, p]));
+      // The passage's own section heading is the last part of its heading path.
+      const keyOf = (p: { id: string; source: string; heading?: string }) =>
+        goldKey({ id: p.id, source: p.source, headingPath: p.heading ? p.heading.split(" > ") : [] }, gold);
       const retrieved = uniqueInOrder(result.passages.map(keyOf));
-      const cited = uniqueInOrder(result.answer.citations.map((c) => keyOf({ id: c.id, source: c.source })));
+      const cited = uniqueInOrder(
+        result.answer.citations.map((c) => keyOf(byId.get(c.id) ?? { id: c.id, source: c.source })),
+      );
       const tokens = result.steps.reduce(
         (n, s) => n + (s.usage ? s.usage.promptTokens + s.usage.completionTokens : 0),
         0,

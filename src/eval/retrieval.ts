@@ -64,9 +64,29 @@ export interface RetrievalReport {
   perQuestion: QuestionOutcome[];
 }
 
-/** A hit counts under its chunk id when the gold names chunk ids, otherwise under its source. */
-function rankedKeys(hits: { id: string; source: string }[], gold: ReadonlySet<string>): string[] {
-  return uniqueInOrder(hits.map((h) => (gold.has(h.id) ? h.id : h.source)));
+/**
+ * The key a hit counts under, at the granularity the gold uses: chunk ids when every gold entry is a chunk
+ * id, `source#heading` (the chunk's own section heading) when every entry names a section, otherwise the
+ * source (a hit whose id or section is itself gold still counts as that). Non-gold hits must be keyed the
+ * same way, or several wrong sections of one file would collapse into one rank and inflate recall.
+ */
+export function goldKey(
+  hit: { id: string; source: string; headingPath?: readonly string[] },
+  gold: ReadonlySet<string>,
+): string {
+  const section = `${hit.source}#${hit.headingPath?.at(-1) ?? ""}`;
+  const entries = [...gold];
+  if (entries.length > 0 && entries.every((g) => /^[0-9a-f]{32}$/.test(g))) return hit.id;
+  if (entries.length > 0 && entries.every((g) => g.includes("#"))) return section;
+  if (gold.has(hit.id)) return hit.id;
+  return gold.has(section) ? section : hit.source;
+}
+
+function rankedKeys(
+  hits: { id: string; source: string; headingPath: string[] }[],
+  gold: ReadonlySet<string>,
+): string[] {
+  return uniqueInOrder(hits.map((h) => goldKey(h, gold)));
 }
 
 /**

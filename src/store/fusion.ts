@@ -9,7 +9,7 @@ export function hybridCandidates(k: number): number {
 }
 
 /**
- * Reciprocal rank fusion over anything with an id: each item scores `sum(1 / (rrfK + rank))` over the
+ * Reciprocal rank fusion over anything with an id: each item scores `sum(weight / (rrfK + rank))` over the
  * rankings it appears in (rank 1-based), items are deduplicated by id (the first ranking that holds one
  * supplies it), and the best `limit` are returned, best first. An id repeated inside one ranking counts once,
  * at its best rank. Ties are broken by the best rank reached in any list, then by id, so the order is
@@ -19,9 +19,12 @@ export function fuseRankings<T extends { id: string }>(
   rankings: readonly (readonly T[])[],
   limit: number,
   rrfK: number = RRF_K,
+  /** Per ranking, multiplies its contributions (weighted RRF); default 1 each. */
+  weights: readonly number[] = [],
 ): { item: T; score: number }[] {
   const fused = new Map<string, { item: T; score: number; bestRank: number }>();
-  for (const ranking of rankings) {
+  for (const [r, ranking] of rankings.entries()) {
+    const weight = weights[r] ?? 1;
     const seen = new Set<string>();
     let rank = 0;
     for (const item of ranking) {
@@ -29,7 +32,7 @@ export function fuseRankings<T extends { id: string }>(
       if (seen.has(id)) continue;
       seen.add(id);
       rank++;
-      const contribution = 1 / (rrfK + rank);
+      const contribution = weight / (rrfK + rank);
       const entry = fused.get(id);
       if (entry) {
         entry.score += contribution;

@@ -70,6 +70,11 @@ export interface SearchRequest {
   /** Required for keyword and hybrid. */
   text?: string;
   filter?: SearchFilter;
+  /**
+   * Hybrid only: how much the dense ranking counts against the keyword ranking in the fusion (weighted
+   * RRF, keyword weight 1). Default 1 (plain RRF).
+   */
+  denseWeight?: number;
 }
 
 /** Everything about one source, for sync and listings. */

@@ -108,6 +108,7 @@ async function runSearch(context: MragContext, input: z.output<typeof SearchInpu
     text: input.query,
     ...(vector ? { vector } : {}),
     ...(input.filter ? { filter: input.filter } : {}),
+    ...(input.mode === "hybrid" ? { denseWeight: context.config.search.denseWeight } : {}),
   });
   const plan = planBudget(hits.length, input.snippet_chars, outputBudgetChars(context));
   const output: SearchOutput = {

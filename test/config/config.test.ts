@@ -40,7 +40,7 @@ describe("config", () => {
     const { config, origins } = loadConfig({ env: {}, cwd: tempDir() });
     expect(config.store).toBe("./.mrag/data");
     expect(config.embedder).toBe("builtin");
-    expect(config.search).toEqual({ k: 8, mode: "hybrid" });
+    expect(config.search).toEqual({ k: 8, mode: "hybrid", denseWeight: 0.5 });
     expect(origins.store?.origin).toBe("default");
   });
 

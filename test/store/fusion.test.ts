@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { hybridCandidates, RRF_K, reciprocalRankFusion } from "../../src/store/fusion.js";
+import { fuseRankings, hybridCandidates, RRF_K, reciprocalRankFusion } from "../../src/store/fusion.js";
 import type { SearchHit } from "../../src/store/types.js";
 
 const hit = (id: string, score = 0): SearchHit => ({
@@ -59,5 +59,20 @@ describe("reciprocal rank fusion", () => {
     expect(hybridCandidates(10)).toBe(50);
     expect(hybridCandidates(20)).toBe(80);
     expect(hybridCandidates(100)).toBe(400);
+  });
+});
+
+describe("fuseRankings with weights (weighted RRF)", () => {
+  it("multiplies each ranking's contributions by its weight", () => {
+    const dense = [{ id: "a" }, { id: "b" }];
+    const keyword = [{ id: "b" }, { id: "c" }];
+    // a: 0.5/61; b: 0.5/62 + 1/61; c: 1/62.
+    const fused = fuseRankings([dense, keyword], 3, 60, [0.5, 1]);
+    expect(fused.map((f) => f.item.id)).toEqual(["b", "c", "a"]);
+    expect(fused[0]?.score).toBeCloseTo(0.5 / 62 + 1 / 61, 12);
+    expect(fused[1]?.score).toBeCloseTo(1 / 62, 12);
+    expect(fused[2]?.score).toBeCloseTo(0.5 / 61, 12);
+    // Weight 0 leaves a ranking out of the scores (its items may still fill the list, scored 0).
+    expect(fuseRankings([dense, keyword], 2, 60, [0, 1]).map((f) => f.item.id)).toEqual(["b", "c"]);
   });
 });

@@ -1,6 +1,6 @@
 import { Index, type Table } from "@lancedb/lancedb";
 import { isMragError, StoreError, UsageError } from "../../errors.js";
-import { fuseRankings, hybridCandidates } from "../fusion.js";
+import { fuseRankings, hybridCandidates, RRF_K } from "../fusion.js";
 import type {
   ChunkRecord,
   Collection,
@@ -379,6 +379,8 @@ export class EmbeddedCollection implements Collection {
       const fused = fuseRankings(
         [rankCandidates(dense, "_distance", (d) => 1 - d), rankCandidates(keyword, "_score", (s) => s)],
         valid.k,
+        RRF_K,
+        [valid.denseWeight ?? 1, 1],
       );
       return fused.map(({ item, score }) => ({ chunk: rowToChunk(item.row()), score }));
     });

@@ -42,6 +42,7 @@ export interface ValidSearch {
   vector?: Float32Array;
   text?: string;
   filter?: SearchFilter;
+  denseWeight?: number;
 }
 
 function isFiniteVector(v: ArrayLike<number>): boolean {
@@ -81,6 +82,13 @@ export function validateSearchRequest(request: SearchRequest, dimension: number,
       throw new UsageError(`text must be a non-empty string for ${mode} search`);
     }
     out.text = text;
+  }
+  if (request.denseWeight !== undefined) {
+    const w = request.denseWeight;
+    if (typeof w !== "number" || !Number.isFinite(w) || w < 0 || w > 10) {
+      throw new UsageError(`denseWeight must be a number from 0 to 10 (got ${JSON.stringify(w)})`);
+    }
+    out.denseWeight = w;
   }
   if (request.filter !== undefined) {
     const parsed = SearchFilterSchema.safeParse(request.filter);

@@ -11,7 +11,7 @@ import { LlmError } from "../../src/errors.js";
 import { silentLogger } from "../../src/log.js";
 import { createContext, type MragContext } from "../../src/tools/context.js";
 import { runIngest } from "../../src/tools/ingest.js";
-import { REPO_ROOT } from "../helpers/workspace.js";
+import { passagesIn, SLICE, TWO_HOP_QUESTION } from "../helpers/agent.js";
 import {
   type RecordedRequest,
   type ScriptedServer,
@@ -20,25 +20,7 @@ import {
   startScriptedServer,
 } from "./scripted-server.js";
 
-const SLICE = path.join(REPO_ROOT, "test/fixtures/hotpotqa-slice");
-const QUESTION = "Who directed the film that was shot in or around Leland, North Carolina in 1986";
-
-/** The passages of the last tool messages of a request: number, source and first text line. */
-function passagesIn(request: RecordedRequest): { n: number; source: string; text: string }[] {
-  const out: { n: number; source: string; text: string }[] = [];
-  for (const message of request.messages as { role: string; content: string | null }[]) {
-    if (message.role !== "tool" || !message.content) continue;
-    const lines = message.content.split("\n");
-    lines.forEach((line, i) => {
-      const m = /^【(\d+)】\s+(\S+?)(?::\d+(?:-\d+)?)?(?:\s|$)/.exec(line);
-      if (!m) return;
-      // The text follows the header and its `id:` line.
-      const text = lines.slice(i + 1).find((l) => l.trim() !== "" && !l.startsWith("id:")) ?? "";
-      out.push({ n: Number(m[1]), source: m[2] as string, text });
-    });
-  }
-  return out;
-}
+const QUESTION = TWO_HOP_QUESTION;
 
 const lastMessage = (request: RecordedRequest) =>
   (request.messages as { role: string; content: string | null }[]).at(-1);

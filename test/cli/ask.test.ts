@@ -9,51 +9,16 @@ import {
   type ScriptedTurn,
   startScriptedServer,
 } from "../agent/scripted-server.js";
+import { passagesIn, type SeenPassage, SLICE, TWO_HOP_QUESTION, TWO_HOP_SOURCES } from "../helpers/agent.js";
 import { runMrag } from "../helpers/cli.js";
-import { REPO_ROOT } from "../helpers/workspace.js";
 
 /**
  * `mrag ask` end to end: the built CLI, spawned, over a real store of the hotpotqa slice, against a scripted
  * gpt-oss server (vLLM profile) that searches twice and answers through `final_answer`, citing what it found.
  */
 
-const SLICE = path.join(REPO_ROOT, "test/fixtures/hotpotqa-slice");
-const QUESTION = "Who directed the film that was shot in or around Leland, North Carolina in 1986";
-const SOURCES = ["corpus/Leland_North_Carolina.md", "corpus/Maximum_Overdrive.md"];
-
-interface SeenPassage {
-  n: number;
-  id: string;
-  source: string;
-  text: string;
-}
-
-const HEADER = /^【(\d+)】\s+(\S+?)(?::\d+(?:-\d+)?)?(?:\s|$)/;
-
-/**
- * The passages in a request's tool messages: number, chunk id, source and the first line of prose in the
- * passage's block (not its `id:` line, a Markdown heading or the "read for the full text" hint).
- */
-function passagesIn(request: RecordedRequest): SeenPassage[] {
-  const out: SeenPassage[] = [];
-  for (const message of request.messages as { role: string; content: string | null }[]) {
-    if (message.role !== "tool" || !message.content) continue;
-    const lines = message.content.split("\n");
-    lines.forEach((line, i) => {
-      const m = HEADER.exec(line);
-      if (!m) return;
-      const id = /^id: (\S+)/.exec(lines[i + 1] ?? "")?.[1] ?? "";
-      const end = lines.findIndex((l, j) => j > i && HEADER.test(l));
-      const block = lines.slice(i + 1, end < 0 ? undefined : end);
-      const text =
-        block.find((l) => l.trim() !== "" && !/^(id:|#|\(snippet;)/.test(l.trim())) ??
-        block.find((l) => l.trim() !== "" && !l.startsWith("id:")) ??
-        "";
-      out.push({ n: Number(m[1]), id, source: m[2] as string, text });
-    });
-  }
-  return out;
-}
+const QUESTION = TWO_HOP_QUESTION;
+const SOURCES = TWO_HOP_SOURCES;
 
 const toolMessages = (request: RecordedRequest) => (request.messages ?? []).filter((m) => m.role === "tool").length;
 

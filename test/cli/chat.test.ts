@@ -9,15 +9,14 @@ import {
   type ScriptedTurn,
   startScriptedServer,
 } from "../agent/scripted-server.js";
+import { passagesIn, SLICE } from "../helpers/agent.js";
 import { MRAG_BIN, runMrag, userEnv } from "../helpers/cli.js";
-import { REPO_ROOT } from "../helpers/workspace.js";
 
 /**
  * `mrag chat` as a person uses it: the built CLI in a real pseudo-terminal (util-linux `script`), so readline runs
  * in terminal mode (raw input, Ctrl-C as a key), against the scripted gpt-oss server and a real store.
  */
 
-const SLICE = path.join(REPO_ROOT, "test/fixtures/hotpotqa-slice");
 const WAIT_MS = 15_000;
 
 /** What the scripted model does for a question: one search, then an answer citing a passage of `source`. */
@@ -37,22 +36,6 @@ const PLANS = [
 ];
 
 type Message = { role: string; content: string | null };
-
-/** The passages in a request's tool messages: number, source and first text line (as loop.test.ts reads them). */
-function passagesIn(request: RecordedRequest): { n: number; source: string; text: string }[] {
-  const out: { n: number; source: string; text: string }[] = [];
-  for (const message of request.messages as Message[]) {
-    if (message.role !== "tool" || !message.content) continue;
-    const lines = message.content.split("\n");
-    lines.forEach((line, i) => {
-      const m = /^【(\d+)】\s+(\S+?)(?::\d+(?:-\d+)?)?(?:\s|$)/.exec(line);
-      if (!m) return;
-      const text = lines.slice(i + 1).find((l) => l.trim() !== "" && !l.startsWith("id:")) ?? "";
-      out.push({ n: Number(m[1]), source: m[2] as string, text });
-    });
-  }
-  return out;
-}
 
 function modelTurn(request: RecordedRequest): ScriptedTurn {
   const messages = request.messages as Message[];

@@ -12,36 +12,16 @@ import {
   type ScriptedTurn,
   startScriptedServer,
 } from "../agent/scripted-server.js";
+import { passagesIn, SLICE, TWO_HOP_QUESTION, TWO_HOP_SOURCES } from "../helpers/agent.js";
 import { MRAG_BIN, runMrag, userEnv } from "../helpers/cli.js";
-import { REPO_ROOT } from "../helpers/workspace.js";
 
 /**
  * The MCP `ask` tool of `mrag serve` (the built CLI, spawned over stdio), with the LLM configured through the
  * environment and answered by a scripted gpt-oss server (vLLM profile), over a real store of the hotpotqa slice.
  */
 
-const SLICE = path.join(REPO_ROOT, "test/fixtures/hotpotqa-slice");
-const QUESTION = "Who directed the film that was shot in or around Leland, North Carolina in 1986";
-const SOURCES = ["corpus/Leland_North_Carolina.md", "corpus/Maximum_Overdrive.md"];
-const HEADER = /^【(\d+)】\s+(\S+?)(?::\d+(?:-\d+)?)?(?:\s|$)/;
-
-/** The passages in a request's tool messages: number, source and the first line of prose of each block. */
-function passagesIn(request: RecordedRequest): { n: number; source: string; text: string }[] {
-  const out: { n: number; source: string; text: string }[] = [];
-  for (const message of request.messages as { role: string; content: string | null }[]) {
-    if (message.role !== "tool" || !message.content) continue;
-    const lines = message.content.split("\n");
-    lines.forEach((line, i) => {
-      const m = HEADER.exec(line);
-      if (!m) return;
-      const end = lines.findIndex((l, j) => j > i && HEADER.test(l));
-      const block = lines.slice(i + 1, end < 0 ? undefined : end);
-      const text = block.find((l) => l.trim() !== "" && !/^(id:|#|\(snippet;)/.test(l.trim())) ?? "";
-      out.push({ n: Number(m[1]), source: m[2] as string, text });
-    });
-  }
-  return out;
-}
+const QUESTION = TWO_HOP_QUESTION;
+const SOURCES = TWO_HOP_SOURCES;
 
 /** Search for the film, search for its director, then answer citing both pages (by tool results seen). */
 function twoHopModel(request: RecordedRequest): ScriptedTurn {

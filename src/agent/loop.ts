@@ -128,6 +128,29 @@ function assistantMessage(turn: AssistantTurn, calls: WireToolCall[], llm: LlmCl
   return message;
 }
 
+const squash = (text: string) => text.replace(/\s+/g, " ").toLowerCase();
+
+/**
+ * True when a recovered tool call appears in a retrieved passage: the passage names the tool and holds every
+ * string argument. Documents can carry fake tool calls (prompt injection); a model that echoes one must not
+ * get it executed.
+ */
+function copiedFromPassages(call: RawToolCall, book: PassageBook): boolean {
+  const parsed = parseArguments(call.arguments);
+  const values = parsed.ok
+    ? Object.values(parsed.value).filter((v): v is string => typeof v === "string" && v.trim() !== "")
+    : [];
+  const name = squash(cleanToolName(call.name));
+  return book.all().some((p) => {
+    const text = squash(p.text);
+    if (!text.includes(name)) return false;
+    // With no string arguments to compare, only a passage that looks like it carries a call counts.
+    return values.length > 0
+      ? values.every((v) => text.includes(squash(v)))
+      : /to=functions\.|"name"\s*:|"arguments"\s*:/.test(text);
+  });
+}
+
 interface PlannedCall {
   raw: RawToolCall;
   /** The tool it resolved to ("final_answer" for the answer), or undefined. */
@@ -285,12 +308,26 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
       const fromContent = extractLeakedToolCalls(content, knownNames);
       const fromReasoning =
         fromContent.calls.length > 0 ? undefined : extractLeakedToolCalls(turn.reasoning, knownNames);
-      if (fromContent.calls.length > 0) {
-        raw = fromContent.calls;
+      const found = fromContent.calls.length > 0 ? fromContent.calls : (fromReasoning?.calls ?? []);
+      // A call the model copied out of a retrieved document is the document speaking, not the model: never run it.
+      const injected = found.filter((call) => copiedFromPassages(call, book));
+      if (injected.length > 0) {
+        notes.push(
+          `step ${step}: ${injected.length} tool call(s) in the model's text matched retrieved document text and were not run`,
+        );
+        run.trace?.write({
+          type: "injection_blocked",
+          step,
+          calls: injected.map((c) => ({ name: c.name, arguments: c.arguments })),
+        });
+      }
+      const recovered = found.filter((call) => !injected.includes(call));
+      if (recovered.length > 0 && fromContent.calls.length > 0) {
+        raw = recovered;
         content = fromContent.text;
         notes.push(`step ${step}: a tool call arrived inside the message text and was recovered`);
-      } else if (fromReasoning && fromReasoning.calls.length > 0) {
-        raw = fromReasoning.calls;
+      } else if (recovered.length > 0) {
+        raw = recovered;
         notes.push(`step ${step}: a tool call arrived inside the reasoning and was recovered`);
       }
     }

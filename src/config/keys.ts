@@ -92,6 +92,12 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     envType: "number",
     help: "timeout when fetching an http(s) URL",
   },
+  {
+    path: "ingest.allowPrivateUrls",
+    env: "MRAG_ALLOW_PRIVATE_URLS",
+    envType: "boolean",
+    help: "let URLs and their redirects reach loopback, private and link-local addresses (off: SSRF guard)",
+  },
   { path: "search.k", env: "MRAG_SEARCH_K", envType: "number", help: "default number of hits" },
   { path: "search.mode", env: "MRAG_SEARCH_MODE", envType: "string", help: "default mode: hybrid | dense | keyword" },
   {

@@ -52,6 +52,7 @@ export const ConfigSchema = z
         exclude: z.array(z.string().min(1)).default([]),
         gitignore: z.boolean().default(true),
         urlTimeoutMs: positiveInt(600_000).default(20_000),
+        allowPrivateUrls: z.boolean().default(false),
       })
       .strict()
       .prefault({}),

@@ -19,6 +19,8 @@ export interface IngestRequest {
   gitignore: boolean;
   maxFileBytes: number;
   urlTimeoutMs: number;
+  /** Let URLs reach loopback/private/link-local addresses (SSRF guard off). */
+  allowPrivateUrls: boolean;
   chunking: ChunkingOptions;
   /** Tags attached to every chunk of this ingest; a change of tags re-writes the source. */
   tags: string[];
@@ -211,7 +213,13 @@ export async function ingestSources(
   }
   for (const url of discovered.urls) {
     progress({ phase: "ingest", done, total, source: url });
-    await consider(url, () => loadUrl(url, { timeoutMs: request.urlTimeoutMs, maxBytes: request.maxFileBytes }));
+    await consider(url, () =>
+      loadUrl(url, {
+        timeoutMs: request.urlTimeoutMs,
+        maxBytes: request.maxFileBytes,
+        allowPrivate: request.allowPrivateUrls,
+      }),
+    );
     done++;
   }
   for (const inline of texts) {

@@ -44,6 +44,8 @@ export async function runIngest(context: MragContext, operation: IngestOperation
       gitignore: config.ingest.gitignore,
       maxFileBytes: config.ingest.maxFileBytes,
       urlTimeoutMs: config.ingest.urlTimeoutMs,
+      // From the config only: no tool argument can turn the SSRF guard off.
+      allowPrivateUrls: config.ingest.allowPrivateUrls,
       chunking: {
         maxChars: config.ingest.chunkChars,
         overlapChars: Math.min(config.ingest.overlapChars, Math.floor(config.ingest.chunkChars / 2)),

@@ -12,6 +12,7 @@ interface IngestFlags {
   json?: boolean;
   maxFileBytes?: number;
   chunkChars?: number;
+  allowPrivateUrls?: boolean;
 }
 
 export function registerIngestCommand(program: Command): void {
@@ -27,6 +28,7 @@ export function registerIngestCommand(program: Command): void {
     .option("--force", "re-embed unchanged sources too (e.g. after changing --chunk-chars)")
     .option("--max-file-bytes <n>", "skip files larger than this", parseNumber)
     .option("--chunk-chars <n>", "maximum characters per chunk", parseNumber)
+    .option("--allow-private-urls", "let URLs (and redirects) reach loopback, private and link-local addresses")
     .option("--json", "print the summary as JSON")
     .action(async (inputs: string[], flags: IngestFlags, command: Command) => {
       const summary = await withContext(
@@ -37,6 +39,7 @@ export function registerIngestCommand(program: Command): void {
           "ingest.gitignore": flags.gitignore === false ? false : undefined,
           "ingest.maxFileBytes": flags.maxFileBytes,
           "ingest.chunkChars": flags.chunkChars,
+          "ingest.allowPrivateUrls": flags.allowPrivateUrls,
         },
         async (context) => {
           const { runIngest } = await import("../../tools/ingest.js");

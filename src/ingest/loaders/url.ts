@@ -2,13 +2,24 @@ import { UsageError } from "../../errors.js";
 import type { SkippedSource } from "../types.js";
 import { type DetectedType, detectFileType } from "./filetypes.js";
 import { type LoadResult, loadBytes } from "./load.js";
+import { checkUrlTarget, type HostLookup } from "./ssrf.js";
 
 export interface LoadUrlOptions {
   /** Whole request, body included. */
   timeoutMs: number;
   /** Bodies larger than this are skipped as too-large (checked on Content-Length and while reading). */
   maxBytes: number;
+  /** Let the URL and its redirects reach loopback/private/link-local addresses (`ingest.allowPrivateUrls`). */
+  allowPrivate: boolean;
+  /** DNS resolution for the SSRF check (tests inject a fake); defaults to node:dns. */
+  lookup?: HostLookup;
+  /** Replaces the SSRF check of every hop (tests); defaults to `checkUrlTarget` with allowPrivate and lookup. */
+  checkTarget?: (url: URL) => Promise<void>;
 }
+
+/** Redirects followed before giving up. */
+export const MAX_REDIRECTS = 5;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 /** Canonical form of an http(s) URL used as a source id (fragment dropped). Throws UsageError otherwise. */
 export function normalizeUrl(input: string): string {
@@ -67,32 +78,83 @@ function describeFetchError(error: unknown, timeoutMs: number): string {
       const code = (cause as NodeJS.ErrnoException).code;
       return code === undefined ? cause.message : `${code}: ${cause.message}`;
     }
-    return error.message;
+    // DNS errors from the SSRF check's lookup carry their code themselves.
+    const own = (error as NodeJS.ErrnoException).code;
+    return typeof own === "string" && !error.message.startsWith(own) ? `${own}: ${error.message}` : error.message;
   }
   return String(error);
+}
+
+/** `work`, or the signal's abort reason once it fires first (a DNS lookup cannot be cancelled, only abandoned). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
 }
 
 /**
  * Fetch an http(s) URL and load it like a file. Network errors, timeouts and HTTP error statuses are
  * reported as `fetch-failed` (detail: `HTTP 404 Not Found`, `timed out after 10000 ms`, `ECONNREFUSED: ...`),
  * bodies over maxBytes as `too-large`, content types mrag cannot read as `unsupported`.
- * Only an invalid or non-http(s) URL throws (UsageError).
+ * Redirects are followed (at most MAX_REDIRECTS); the URL and every redirect target must pass
+ * `checkUrlTarget` (no loopback/private/link-local targets unless allowPrivate, no credentials), else the URL
+ * is skipped as `fetch-failed` with the refusal as detail. Only an invalid or non-http(s) URL throws (UsageError).
  */
 export async function loadUrl(url: string, options: LoadUrlOptions): Promise<LoadResult> {
   const source = normalizeUrl(url);
   const signal = AbortSignal.timeout(options.timeoutMs);
+  const check =
+    options.checkTarget ??
+    ((target: URL) =>
+      checkUrlTarget(target, {
+        allowPrivate: options.allowPrivate,
+        ...(options.lookup ? { lookup: options.lookup } : {}),
+      }));
+  // Redirects are followed by hand so that every hop's target passes the SSRF check before it is fetched.
+  // The check resolves the host itself and fetch resolves it again: DNS rebinding between the two is not
+  // prevented yet (pinning the checked address for the connection is a follow-up).
+  let current = new URL(source);
   let response: Response;
-  try {
-    response = await fetch(source, {
-      signal,
-      redirect: "follow",
-      headers: {
-        accept: "text/html, text/markdown, text/plain, application/pdf, application/json;q=0.9, */*;q=0.1",
-        "user-agent": "mrag",
-      },
-    });
-  } catch (error) {
-    return failed(source, "fetch-failed", describeFetchError(error, options.timeoutMs));
+  for (let hop = 0; ; hop++) {
+    // A refusal names the URL itself; other errors of a redirect hop get it added.
+    const hopName = hop === 0 ? "" : `redirect ${hop}: `;
+    const where = hop === 0 ? "" : `redirect ${hop} to ${current.href}: `;
+    try {
+      await untilAborted(check(current), signal);
+    } catch (error) {
+      if (error instanceof UsageError) return failed(source, "fetch-failed", `${hopName}${error.message}`);
+      return failed(source, "fetch-failed", `${where}${describeFetchError(error, options.timeoutMs)}`);
+    }
+    try {
+      response = await fetch(current, {
+        signal,
+        redirect: "manual",
+        headers: {
+          accept: "text/html, text/markdown, text/plain, application/pdf, application/json;q=0.9, */*;q=0.1",
+          "user-agent": "mrag",
+        },
+      });
+    } catch (error) {
+      return failed(source, "fetch-failed", `${where}${describeFetchError(error, options.timeoutMs)}`);
+    }
+    const location = response.headers.get("location");
+    if (!REDIRECT_STATUSES.has(response.status) || location === null) break;
+    await response.body?.cancel().catch(() => {});
+    let next: URL;
+    try {
+      next = new URL(location, current);
+    } catch {
+      return failed(source, "fetch-failed", `${where}redirected to an invalid URL: ${location}`);
+    }
+    next.hash = "";
+    if (hop + 1 > MAX_REDIRECTS) {
+      return failed(source, "fetch-failed", `more than ${MAX_REDIRECTS} redirects (the last to ${next.href})`);
+    }
+    current = next;
   }
   if (!response.ok) {
     await response.body?.cancel().catch(() => {});
@@ -105,7 +167,7 @@ export async function loadUrl(url: string, options: LoadUrlOptions): Promise<Loa
   const contentType = response.headers.get("content-type") ?? "";
   const [mimePart = "", ...params] = contentType.split(";");
   const mime = mimePart.trim().toLowerCase();
-  const type = typeOfResponse(mime, response.url || source);
+  const type = typeOfResponse(mime, current.href);
   if (type === undefined) {
     await response.body?.cancel().catch(() => {});
     return failed(source, "unsupported", `content type ${mime || "(none)"}`);

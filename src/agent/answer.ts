@@ -126,14 +126,18 @@ export function parseAnswer(text: string): ParsedAnswer {
 
 /** Lower case, one space for any whitespace, straight quotes, no `*` or backticks (Markdown emphasis, code). */
 function normalise(text: string): string {
-  return text
-    .normalize("NFKC")
-    .toLowerCase()
-    .replace(/[\u2018\u2019\u201a\u201b]/g, "'")
-    .replace(/[\u201c\u201d\u201e\u201f\u00ab\u00bb]/g, '"')
-    .replace(/[*`]/g, "")
-    .replace(/\s+/g, " ")
-    .trim();
+  return (
+    text
+      .normalize("NFKC")
+      .toLowerCase()
+      .replace(/[\u2018\u2019\u201a\u201b]/g, "'")
+      .replace(/[\u201c\u201d\u201e\u201f\u00ab\u00bb]/g, '"')
+      .replace(/[*`]/g, "")
+      // Passages reach the model with control tokens broken by zero-width spaces (see passages.ts).
+      .replace(/\u200b/g, "")
+      .replace(/\s+/g, " ")
+      .trim()
+  );
 }
 
 /** Quote marks and ellipses a model puts around a quote. */

@@ -113,6 +113,10 @@ export class PassageBook {
    * harmless). Anything else, or a result of unexpected shape, gets `fallbackText` unchanged.
    */
   renderForModel(toolName: string, structured: unknown, fallbackText: string): string {
+    return neutraliseControlTokens(this.#render(toolName, structured, fallbackText));
+  }
+
+  #render(toolName: string, structured: unknown, fallbackText: string): string {
     if (toolName === "search") {
       const parsed = SearchResultSchema.safeParse(structured);
       if (!parsed.success || parsed.data.hits.length === 0) return fallbackText;
@@ -192,4 +196,13 @@ function readEntries(result: ReadResult): Entry[] {
 /** `【n】 source:lines — heading`. */
 function header(p: Passage): string {
   return `【${p.n}】 ${p.source}${lineRange(p)}${p.heading ? ` — ${p.heading}` : ""}`;
+}
+
+/**
+ * Retrieved text is data, not conversation: a document holding Harmony control tokens (`<|start|>`,
+ * `<|channel|>final<|message|>`, ...) must not be read as turn structure by a server or a model. A zero-width
+ * space breaks every `<|` and `|>`; citations still match, as quotes are compared without it.
+ */
+export function neutraliseControlTokens(text: string): string {
+  return text.replace(/<\|/g, "<\u200b|").replace(/\|>/g, "|\u200b>");
 }

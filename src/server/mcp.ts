@@ -43,7 +43,22 @@ function jsonSchemaOf(schema: z.ZodObject, io: "input" | "output"): Tool["inputS
   return { ...json, type: "object" } as Tool["inputSchema"];
 }
 
+/**
+ * Tool definitions never change, and a server is built per HTTP session (per request when stateless): convert
+ * each tool's schemas to JSON Schema once, not on every server.
+ */
+const described = new WeakMap<ToolDefinition, Tool>();
+
 function describeTool(tool: ToolDefinition): Tool {
+  let entry = described.get(tool);
+  if (!entry) {
+    entry = describeToolOnce(tool);
+    described.set(tool, entry);
+  }
+  return entry;
+}
+
+function describeToolOnce(tool: ToolDefinition): Tool {
   return {
     name: tool.name,
     title: tool.title,

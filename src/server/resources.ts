@@ -4,9 +4,10 @@ import {
   type Resource,
   type ResourceTemplate,
 } from "@modelcontextprotocol/sdk/types.js";
-import type { StoredChunk } from "../store/types.js";
+import { UsageError } from "../errors.js";
+import type { SourceInfo, StoredChunk } from "../store/types.js";
 import type { MragContext } from "../tools/context.js";
-import { decodeCursor, encodeCursor } from "../tools/list-sources.js";
+import { encodeCursor, sourcesAfter } from "../tools/list-sources.js";
 import { appendChunkText } from "../tools/read.js";
 
 export const SOURCE_URI_PREFIX = "mrag://source/";
@@ -48,20 +49,13 @@ export async function listSourceResources(
   context: MragContext,
   cursor: string | undefined,
 ): Promise<{ resources: Resource[]; nextCursor?: string }> {
-  const store = await context.store();
-  const exists = (await store.listCollections()).some((c) => c.name === context.config.collection);
-  if (!exists) return { resources: [] };
-  let after: string | undefined;
-  if (cursor !== undefined) {
-    try {
-      after = decodeCursor(cursor);
-    } catch (error) {
-      throw new McpError(-32602, (error as Error).message);
-    }
+  let rest: SourceInfo[];
+  try {
+    ({ rest } = await sourcesAfter(context, cursor !== undefined ? { cursor } : {}));
+  } catch (error) {
+    if (error instanceof UsageError) throw new McpError(-32602, error.message);
+    throw error;
   }
-  const collection = await context.collection({ create: false });
-  const all = (await collection.listSources()).sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
-  const rest = after === undefined ? all : all.filter((s) => s.source > after);
   const page = rest.slice(0, PAGE_SIZE);
   const last = page.at(-1);
   return {

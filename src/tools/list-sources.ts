@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { UsageError } from "../errors.js";
-import { FILE_TYPES } from "../store/types.js";
+import { FILE_TYPES, type SourceInfo } from "../store/types.js";
+import type { MragContext } from "./context.js";
 import { isoTime } from "./format.js";
 import { defineTool, outputBudgetChars } from "./tool.js";
 import { boundedInt } from "./validation.js";
@@ -57,6 +58,27 @@ export function decodeCursor(cursor: string, field = "cursor"): string {
   throw new UsageError(`${field}: not a cursor returned by this server; omit it to start from the first page`);
 }
 
+/**
+ * The stored sources (optionally under a prefix) sorted by id, and those after `cursor`: the paging that
+ * `list_sources` and resources/list share. Nothing ingested yet is an empty list, not an error; a cursor
+ * this server did not make is a UsageError naming `cursor`.
+ */
+export async function sourcesAfter(
+  context: MragContext,
+  options: { prefix?: string; cursor?: string },
+): Promise<{ total: number; rest: SourceInfo[] }> {
+  const store = await context.store();
+  if (!(await store.listCollections()).some((c) => c.name === context.config.collection)) {
+    return { total: 0, rest: [] };
+  }
+  const collection = await context.collection({ create: false });
+  const all = (await collection.listSources(options.prefix ? { prefix: options.prefix } : {})).sort((a, b) =>
+    a.source < b.source ? -1 : a.source > b.source ? 1 : 0,
+  );
+  const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+  return { total: all.length, rest: after === undefined ? all : all.filter((s) => s.source > after) };
+}
+
 export function renderSources(output: ListSourcesOutput): string {
   if (output.total === 0) return "No sources are stored yet (or none match the prefix). Use `ingest` to add some.";
   const lines = output.sources.map(
@@ -79,18 +101,10 @@ export const listSourcesTool = defineTool({
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   writes: false,
   async handler(context, input) {
-    // Nothing ingested yet is an empty list, not an error (as for resources/list).
-    const store = await context.store();
-    if (!(await store.listCollections()).some((c) => c.name === context.config.collection)) {
-      return { sources: [], total: 0 };
-    }
-    const collection = await context.collection({ create: false });
-    const all = (await collection.listSources(input.prefix ? { prefix: input.prefix } : {})).sort((a, b) =>
-      a.source < b.source ? -1 : a.source > b.source ? 1 : 0,
-    );
-    const after = input.cursor === undefined ? undefined : decodeCursor(input.cursor);
-    const start = after === undefined ? 0 : all.findIndex((s) => s.source > after);
-    const rest = start < 0 ? [] : all.slice(start);
+    const { total, rest } = await sourcesAfter(context, {
+      ...(input.prefix ? { prefix: input.prefix } : {}),
+      ...(input.cursor !== undefined ? { cursor: input.cursor } : {}),
+    });
     const budget = outputBudgetChars(context);
     const page: ListSourcesOutput["sources"] = [];
     let used = 0;
@@ -110,7 +124,7 @@ export const listSourcesTool = defineTool({
     const last = page.at(-1);
     return {
       sources: page,
-      total: all.length,
+      total,
       ...(last && page.length < rest.length ? { nextCursor: encodeCursor(last.source) } : {}),
     };
   },

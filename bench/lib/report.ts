@@ -222,6 +222,8 @@ function ingestSection(r: Report): string {
 }
 
 const lat = (s: LatencySummary | undefined) => (s ? [fmt(s.p50), fmt(s.p95), fmt(s.p99)] : ["n/a", "n/a", "n/a"]);
+/** Count, p50, p95, p99, max and mean: the columns of every latency table. */
+const latencyCells = (s: LatencySummary) => [int(s.n), ...lat(s), fmt(s.max), fmt(s.mean)];
 
 /**
  * Hybrid next to its two baselines (and dense), one row per size: the plain TypeScript brute-force dense scan
@@ -427,12 +429,7 @@ function mcpSection(r: Report): string {
   const latencyRow = (transport: string, mode: string, s: LatencySummary, serverRss: number | undefined) => [
     transport,
     mode,
-    int(s.n),
-    fmt(s.p50),
-    fmt(s.p95),
-    fmt(s.p99),
-    fmt(s.max),
-    fmt(s.mean),
+    ...latencyCells(s),
     rss(serverRss),
   ];
   const h = m.http;
@@ -603,15 +600,7 @@ function agentSection(r: Report): string {
       .map(([k, v]) => `${k} ${v}`)
       .join(", ")}).`;
   const perQuestion = (n: number) => String(Number((n / Math.max(1, a.questions)).toFixed(1)));
-  const line = (what: string, s: LatencySummary) => [
-    what,
-    int(s.n),
-    fmt(s.p50),
-    fmt(s.p95),
-    fmt(s.p99),
-    fmt(s.max),
-    fmt(s.mean),
-  ];
+  const line = (what: string, s: LatencySummary) => [what, ...latencyCells(s)];
   const latency = table(
     ["what", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "mean ms"],
     [

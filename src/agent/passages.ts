@@ -9,15 +9,20 @@ import { z } from "zod";
 import { lineRange } from "../tools/format.js";
 import type { Passage } from "./types.js";
 
+/** Where a hit or chunk comes from: the fields a passage header is made of. */
+const placeFields = {
+  id: z.string().min(1),
+  source: z.string(),
+  heading: z.string().optional(),
+  lineStart: z.number().int(),
+  lineEnd: z.number().int(),
+};
+
 /** The parts of mrag's `search` output the book uses (unknown fields are ignored). */
 const SearchResultSchema = z.object({
   hits: z.array(
     z.object({
-      id: z.string().min(1),
-      source: z.string(),
-      heading: z.string().optional(),
-      lineStart: z.number().int(),
-      lineEnd: z.number().int(),
+      ...placeFields,
       snippet: z.string(),
       snippetTruncated: z.boolean().default(false),
     }),
@@ -29,11 +34,7 @@ const SearchResultSchema = z.object({
 const ReadResultSchema = z.object({
   chunks: z.array(
     z.object({
-      id: z.string().min(1),
-      source: z.string(),
-      heading: z.string().optional(),
-      lineStart: z.number().int(),
-      lineEnd: z.number().int(),
+      ...placeFields,
       role: z.string().optional(),
       text: z.string().optional(),
     }),

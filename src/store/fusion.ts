@@ -1,5 +1,3 @@
-import type { SearchHit } from "./types.js";
-
 /** The usual reciprocal-rank-fusion constant (Cormack et al. 2009; Milvus' RRF default). */
 export const RRF_K = 60;
 
@@ -49,14 +47,4 @@ export function fuseRankings<T extends { id: string }>(
     )
     .slice(0, Math.max(0, limit))
     .map(({ item, score }) => ({ item, score }));
-}
-
-/** {@link fuseRankings} over search hits: the fused hits carry their RRF score. */
-export function reciprocalRankFusion(
-  rankings: readonly (readonly SearchHit[])[],
-  limit: number,
-  rrfK: number = RRF_K,
-): SearchHit[] {
-  const keyed = rankings.map((ranking) => ranking.map((hit) => ({ id: hit.chunk.id, hit })));
-  return fuseRankings(keyed, limit, rrfK).map(({ item, score }) => ({ chunk: item.hit.chunk, score }));
 }

@@ -6,8 +6,6 @@ import { makeSnippet } from "./snippet.js";
 import { defineTool, outputBudgetChars } from "./tool.js";
 import { boundedInt, explainInvalid } from "./validation.js";
 
-export { explainInvalid } from "./validation.js";
-
 export const SEARCH_MAX_K = 50;
 export const SNIPPET_MAX_CHARS = 4000;
 export const DEFAULT_SNIPPET_CHARS = 500;

@@ -1,29 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { fuseRankings, hybridCandidates, RRF_K, reciprocalRankFusion } from "../../src/store/fusion.js";
-import type { SearchHit } from "../../src/store/types.js";
+import { fuseRankings, hybridCandidates, RRF_K } from "../../src/store/fusion.js";
 
-const hit = (id: string, score = 0): SearchHit => ({
-  chunk: {
-    id,
-    source: `${id}.md`,
-    text: id,
-    headingPath: [],
-    position: 0,
-    lineStart: 0,
-    lineEnd: 0,
-    fileType: "markdown",
-    tags: [],
-    contentHash: "",
-    sourceHash: "",
-    ingestedAt: 0,
-  },
-  score,
-});
-const ids = (hits: SearchHit[]) => hits.map((h) => h.chunk.id);
+/** A ranked item; fusion only looks at ids and ranks (a branch's own scores do not count). */
+const hit = (id: string, _branchScore = 0) => ({ id });
+const ids = (fused: { item: { id: string } }[]) => fused.map((f) => f.item.id);
 
 describe("reciprocal rank fusion", () => {
   it("scores 1/(60+rank) summed over rankings, best first, deduplicated", () => {
-    const fused = reciprocalRankFusion(
+    const fused = fuseRankings(
       [
         [hit("a", 0.9), hit("b", 0.8), hit("c", 0.1)],
         [hit("c", 12), hit("a", 7), hit("d", 1)],
@@ -39,7 +23,7 @@ describe("reciprocal rank fusion", () => {
   });
 
   it("limits, breaks ties by best rank then id, ignores repeats inside one ranking", () => {
-    const fused = reciprocalRankFusion(
+    const fused = fuseRankings(
       [
         [hit("x"), hit("y")],
         [hit("y"), hit("x")],
@@ -49,9 +33,9 @@ describe("reciprocal rank fusion", () => {
     );
     expect(ids(fused)).toEqual(["x", "y", "z"]);
     expect(fused[0]!.score).toBeCloseTo(fused[1]!.score, 12);
-    expect(reciprocalRankFusion([[hit("z"), hit("z"), hit("w")]], 5).map((h) => h.score)).toEqual([1 / 61, 1 / 62]);
-    expect(reciprocalRankFusion([], 5)).toEqual([]);
-    expect(reciprocalRankFusion([[hit("a")]], 0)).toEqual([]);
+    expect(fuseRankings([[hit("z"), hit("z"), hit("w")]], 5).map((f) => f.score)).toEqual([1 / 61, 1 / 62]);
+    expect(fuseRankings([], 5)).toEqual([]);
+    expect(fuseRankings([[hit("a")]], 0)).toEqual([]);
   });
 
   it("uses a deeper candidate list for each branch", () => {

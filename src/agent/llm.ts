@@ -91,6 +91,16 @@ function systemErrorCode(error: unknown, depth = 0): string | undefined {
   return systemErrorCode((error as { cause?: unknown }).cause, depth + 1);
 }
 
+/** The messages along an error's `cause` chain. */
+function causeMessages(error: unknown): string[] {
+  const out: string[] = [];
+  for (let e = error, depth = 0; typeof e === "object" && e !== null && depth < 8; depth++) {
+    out.push(String((e as { message?: unknown }).message ?? ""));
+    e = (e as { cause?: unknown }).cause;
+  }
+  return out;
+}
+
 function describeConnectionCode(code: string | undefined, fallback: string): string {
   switch (code) {
     case "ECONNREFUSED":
@@ -297,6 +307,16 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
       return new AttemptFailure("timed out", false, "timeout", undefined, { cause: error });
     }
     if (error instanceof OpenAI.APIConnectionError) {
+      // fetch never connects to ports on its blocked list (9, 25, 6000, ...); retrying cannot help.
+      if (causeMessages(error).includes("bad port")) {
+        return new AttemptFailure(
+          "connection refused by fetch: the port is on its list of blocked ports; use another port",
+          false,
+          "connection",
+          undefined,
+          { cause: error },
+        );
+      }
       const code = systemErrorCode(error);
       const text = describeConnectionCode(code, error.message);
       return new AttemptFailure(text, true, "connection", undefined, { cause: error });

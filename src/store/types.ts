@@ -127,6 +127,8 @@ export interface Collection {
   neighbours(id: string, before: number, after: number): Promise<{ before: StoredChunk[]; after: StoredChunk[] }>;
   /** All chunks of one source in position order. */
   getSource(source: string): Promise<StoredChunk[]>;
+  /** All chunks of one source in position order, with their vectors (for `mrag migrate`; no re-embedding). */
+  exportSource(source: string): Promise<ChunkRecord[]>;
   listSources(options?: { prefix?: string }): Promise<SourceInfo[]>;
   stats(): Promise<CollectionStats>;
   search(request: SearchRequest): Promise<SearchHit[]>;

@@ -127,6 +127,21 @@ export function runStoreContract(name: string, makeStore: () => Promise<StoreHar
         expect(await c.getSource("docs/missing.md")).toEqual([]);
       });
 
+      it("exportSource returns every chunk of a source in position order with its vector", async () => {
+        const chunks = makeSource("docs/e.md", 4, DIM, { tags: ["x"] });
+        await c.replaceSources([{ source: "docs/e.md", chunks: [...chunks].reverse() }]);
+        const got = await c.exportSource("docs/e.md");
+        expect(got.map((x) => x.position)).toEqual([0, 1, 2, 3]);
+        for (const [i, record] of got.entries()) {
+          const { vector, ...rest } = record;
+          const { vector: want, ...expected } = chunks[i]!;
+          expect(rest).toEqual(expected);
+          expect(vector).toBeInstanceOf(Float32Array);
+          expect(Array.from(vector)).toEqual(Array.from(want));
+        }
+        expect(await c.exportSource("docs/none.md")).toEqual([]);
+      });
+
       it("replacing a source with fewer, then more chunks leaves exactly the new ones (no duplicates)", async () => {
         await c.replaceSources([
           { source: "a.md", chunks: makeSource("a.md", 6, DIM, { version: "v1" }) },

@@ -291,6 +291,19 @@ export class EmbeddedCollection implements Collection {
     });
   }
 
+  exportSource(source: string): Promise<ChunkRecord[]> {
+    return this.guard("exporting a source", async () => {
+      const rows = await this.table
+        .query()
+        .where(eq("source", source))
+        .select([...CHUNK_COLUMNS, "vector"])
+        .toArray();
+      return rows
+        .map((row) => ({ ...rowToChunk(row), vector: Float32Array.from(row.vector as ArrayLike<number>) }))
+        .sort((a, b) => a.position - b.position);
+    });
+  }
+
   listSources(options?: { prefix?: string }): Promise<SourceInfo[]> {
     return this.guard("listing sources", () => this.aggregateSources(options?.prefix));
   }

@@ -7,6 +7,7 @@ import { registerConfigCommand } from "./commands/config.js";
 import { registerDeleteCommand } from "./commands/delete.js";
 import { registerEvalCommand } from "./commands/eval.js";
 import { registerIngestCommand } from "./commands/ingest.js";
+import { registerMigrateCommand } from "./commands/migrate.js";
 import { registerSearchCommand } from "./commands/search.js";
 import { registerServeCommand } from "./commands/serve.js";
 import { registerSourcesCommand } from "./commands/sources.js";
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerSourcesCommand(program);
   registerDeleteCommand(program);
   registerStatsCommand(program);
+  registerMigrateCommand(program);
   registerServeCommand(program);
   registerAskCommand(program);
   registerEvalCommand(program);

@@ -8,6 +8,8 @@ export interface KeyMeta {
   env: string;
   /** How to read the env string: numbers, booleans and lists need converting. */
   envType: "string" | "number" | "boolean" | "list" | "json";
+  /** A conventional variable read when `env` is unset (e.g. `MILVUS_URI`, which other Milvus tools use). */
+  fallbackEnv?: string;
   secret?: boolean;
   help: string;
 }
@@ -17,6 +19,7 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     path: "store",
     env: "MRAG_STORE",
     envType: "string",
+    fallbackEnv: "MILVUS_URI",
     help: "a folder for the embedded store, or a Milvus URI (http://host:19530)",
   },
   { path: "collection", env: "MRAG_COLLECTION", envType: "string", help: "collection (table) name" },
@@ -202,6 +205,57 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     env: "MRAG_AGENT_MCP_SERVERS",
     envType: "json",
     help: 'extra MCP servers for the agent, like Claude Desktop\'s mcpServers: {"name": {"command", "args"} | {"url"}}',
+  },
+  {
+    path: "milvus.token",
+    env: "MRAG_MILVUS_TOKEN",
+    fallbackEnv: "MILVUS_TOKEN",
+    envType: "string",
+    secret: true,
+    help: "Milvus token: user:password, or a Zilliz Cloud API key",
+  },
+  {
+    path: "milvus.database",
+    env: "MRAG_MILVUS_DATABASE",
+    envType: "string",
+    help: "Milvus database (default: default)",
+  },
+  {
+    path: "milvus.timeoutMs",
+    env: "MRAG_MILVUS_TIMEOUT_MS",
+    envType: "number",
+    help: "timeout of one Milvus call, and of connecting (ms)",
+  },
+  {
+    path: "milvus.maxRetries",
+    env: "MRAG_MILVUS_MAX_RETRIES",
+    envType: "number",
+    help: "retries with backoff on transient Milvus errors",
+  },
+  {
+    path: "milvus.consistency",
+    env: "MRAG_MILVUS_CONSISTENCY",
+    envType: "string",
+    help: "read consistency: Strong (see every finished ingest) | Bounded | Session | Eventually",
+  },
+  { path: "milvus.tlsCaFile", env: "MRAG_MILVUS_TLS_CA_FILE", envType: "string", help: "CA certificate (PEM) for TLS" },
+  {
+    path: "milvus.tlsServerName",
+    env: "MRAG_MILVUS_TLS_SERVER_NAME",
+    envType: "string",
+    help: "TLS server name to verify, when it differs from the URI's host",
+  },
+  {
+    path: "milvus.fields",
+    env: "MRAG_MILVUS_FIELDS",
+    envType: "json",
+    help: 'field names of an existing collection, e.g. {"text": "content", "dense": "embedding"}',
+  },
+  {
+    path: "milvus.trace",
+    env: "MRAG_MILVUS_TRACE",
+    envType: "boolean",
+    help: "OpenTelemetry tracing of Milvus calls (off; the SDK sends nothing unless you set up a tracer)",
   },
   {
     path: "lockWaitMs",

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { ConfigError } from "../errors.js";
+import { isSecretName, isSecretParam, REDACTED, redactValue, registerSecrets } from "../redact.js";
 import { CONFIG_KEYS, type KeyMeta } from "./keys.js";
 import { ConfigSchema, type MragConfig } from "./schema.js";
 
@@ -36,14 +37,15 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const origins: LoadedConfig["origins"] = {};
   for (const meta of CONFIG_KEYS) {
     const fromFlag = options.flags?.[meta.path];
-    const fromEnv = env[meta.env];
+    const envName = env[meta.env] ? meta.env : meta.fallbackEnv && env[meta.fallbackEnv] ? meta.fallbackEnv : meta.env;
+    const fromEnv = env[envName];
     const fromFile = getPath(fileValues, meta.path);
     if (fromFlag !== undefined) {
       setPath(raw, meta.path, fromFlag);
       origins[meta.path] = { origin: "flag" };
     } else if (fromEnv !== undefined && fromEnv !== "") {
       setPath(raw, meta.path, parseEnvValue(meta, fromEnv));
-      origins[meta.path] = { origin: "env", detail: meta.env };
+      origins[meta.path] = { origin: "env", detail: envName };
     } else if (fromFile !== undefined) {
       setPath(raw, meta.path, fromFile);
       origins[meta.path] = { origin: "file", detail: file };
@@ -52,6 +54,8 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     }
   }
 
+  // Registered before validation, so that not even a message about an invalid value can show a secret.
+  registerSecrets(secretValues(raw, env));
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -59,12 +63,61 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     const meta = CONFIG_KEYS.find((k) => k.path === keyPath);
     const where = describeOrigin(origins[keyPath], meta);
     const value = getPath(raw, keyPath);
-    const shown = meta?.secret ? "(hidden)" : JSON.stringify(value);
+    const leaf = keyPath.split(".").at(-1) ?? "";
+    const shown = isSecretKey(keyPath) ? "(hidden)" : JSON.stringify(redactValue(value, leaf));
     throw new ConfigError(
       `invalid config value ${keyPath} = ${shown}${where}: ${issue?.message ?? "invalid"}${meta ? ` (${meta.help})` : ""}`,
     );
   }
   return { config: parsed.data, origins, ...(file ? { file } : {}) };
+}
+
+/**
+ * V8's JSON.parse message without the excerpt of the text it quotes for some errors
+ * (`Unexpected token 's', ..."{"token": sk-secret-"... is not valid JSON`): config files hold secrets.
+ */
+function jsonErrorWithoutText(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const token = /^Unexpected token\b/.exec(message);
+  if (token !== null || /is not valid JSON$/.test(message)) return "unexpected text (check quotes and commas)";
+  return message;
+}
+
+/** A key holding a secret: marked so in `CONFIG_KEYS`, or named like one (`token`, `apiKey`, `password`). */
+export function isSecretKey(keyPath: string): boolean {
+  const meta = CONFIG_KEYS.find((k) => k.path === keyPath);
+  return meta?.secret === true || isSecretName(keyPath.split(".").at(-1) ?? "");
+}
+
+/**
+ * The secret values of a (raw or parsed) config and of the environment, for `registerSecrets`: secret keys,
+ * credential-named entries anywhere below them (MCP server headers and env), and environment variables named
+ * like credentials (`OPENAI_API_KEY`, `MILVUS_TOKEN`, ...) that are not ordinary config keys.
+ */
+export function secretValues(config: Record<string, unknown>, env: NodeJS.ProcessEnv): string[] {
+  const out: string[] = [];
+  const walk = (value: unknown, name: string, secret: boolean): void => {
+    if (typeof value === "string") {
+      if (secret) out.push(value);
+    } else if (Array.isArray(value)) {
+      for (const item of value) walk(item, name, secret);
+    } else if (typeof value === "object" && value !== null) {
+      for (const [key, child] of Object.entries(value)) {
+        const full = name === "" ? key : `${name}.${key}`;
+        walk(child, full, secret || isSecretKey(full) || (/\.(?:headers|env)$/.test(name) && isSecretParam(key)));
+      }
+    }
+  };
+  walk(config, "", false);
+  const configEnv = new Map(CONFIG_KEYS.map((k) => [k.env, k]));
+  for (const [name, value] of Object.entries(env)) {
+    const meta = configEnv.get(name);
+    const secret = meta
+      ? meta.secret === true
+      : /(?:^|_)(?:TOKEN|API_?KEY|SECRET|PASSWORD|PASSWD|ACCESS_KEY)(?:_|$)/i.test(name);
+    if (secret && value) out.push(value);
+  }
+  return out;
 }
 
 function describeOrigin(origin: LoadedConfig["origins"][string] | undefined, meta: KeyMeta | undefined): string {
@@ -100,7 +153,7 @@ function readConfigFile(file: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(readFileSync(file, "utf8"));
   } catch (error) {
-    throw new ConfigError(`config file ${file} is not valid JSON: ${(error as Error).message}`);
+    throw new ConfigError(`config file ${file} is not valid JSON: ${jsonErrorWithoutText(error)}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${file} must hold a JSON object`);
@@ -185,9 +238,11 @@ export function describeConfig(loaded: LoadedConfig): { key: string; value: unkn
     const value = getPath(loaded.config as unknown as Record<string, unknown>, meta.path);
     const o = loaded.origins[meta.path];
     const origin = o?.origin === "env" ? `env ${o.detail}` : o?.origin === "file" ? `file ${o.detail}` : o?.origin;
+    const secret = isSecretKey(meta.path);
     return {
       key: meta.path,
-      value: meta.secret && value !== undefined ? "***redacted***" : value,
+      // Beyond the secret keys: URLs with credentials, MCP servers' headers and env, tokens in arguments.
+      value: secret && value !== undefined ? `${REDACTED}redacted${REDACTED}` : redactValue(value, ""),
       origin: origin ?? "default",
     };
   });

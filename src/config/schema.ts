@@ -1,10 +1,33 @@
 import { z } from "zod";
-import { SEARCH_MODES } from "../store/types.js";
 
 /**
  * The whole configuration as one zod schema: the single source of types, allowed values and defaults.
  * `keys.ts` adds, per leaf, the environment variable, whether it is a secret and a help line.
  */
+/** Search modes every store offers; defined here because config is the lowest layer (stores import it). */
+export const SEARCH_MODES = ["hybrid", "dense", "keyword"] as const;
+
+/** Logical chunk fields a Milvus collection maps to its own field names (`milvus.fields`). */
+export const MILVUS_FIELD_KEYS = [
+  "id",
+  "text",
+  "searchText",
+  "dense",
+  "sparse",
+  "source",
+  "headingPath",
+  "position",
+  "lineStart",
+  "lineEnd",
+  "fileType",
+  "tags",
+  "contentHash",
+  "sourceHash",
+  "ingestedAt",
+] as const;
+/** Milvus field names are identifiers; anything else could change an expression. */
+export const MILVUS_FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
+
 const positiveInt = (max: number) => z.number().int().min(1).max(max);
 
 export const EMBEDDER_SPEC = /^(builtin|hf:.+|openai:.+)$/;
@@ -117,6 +140,30 @@ export const ConfigSchema = z
             ]),
           )
           .default({}),
+      })
+      .strict()
+      .prefault({}),
+    milvus: z
+      .object({
+        token: z.string().min(1).optional(),
+        database: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]{0,254}$/, "a Milvus database name")
+          .optional(),
+        timeoutMs: positiveInt(600_000).default(15_000),
+        maxRetries: z.number().int().min(0).max(10).default(3),
+        consistency: z.enum(["Strong", "Bounded", "Session", "Eventually"]).default("Strong"),
+        tlsCaFile: z.string().min(1).optional(),
+        tlsServerName: z.string().min(1).optional(),
+        fields: z
+          .partialRecord(
+            z.enum(MILVUS_FIELD_KEYS),
+            z
+              .string()
+              .regex(MILVUS_FIELD_NAME, "a Milvus field name: letters, digits and _, not starting with a digit"),
+          )
+          .default({}),
+        trace: z.boolean().default(false),
       })
       .strict()
       .prefault({}),

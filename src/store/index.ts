@@ -1,5 +1,6 @@
 import path from "node:path";
-import { UsageError } from "../errors.js";
+import type { MragConfig } from "../config/schema.js";
+import type { Logger } from "../log.js";
 import type { Store } from "./types.js";
 
 export type { Collection, Store } from "./types.js";
@@ -9,16 +10,30 @@ export function isServerUri(location: string): boolean {
   return /^(https?|grpcs?|tcp):\/\//i.test(location);
 }
 
+export interface OpenStoreOptions {
+  /** Connection settings for a Milvus URI (`milvus.*` in the config); ignored for a folder. */
+  milvus?: MragConfig["milvus"];
+  logger?: Logger;
+}
+
 /**
- * Open the store named by `--store` / `MRAG_STORE`: a folder path selects the embedded store,
- * a URI selects Milvus.
+ * Open the store named by `--store` / `MRAG_STORE` / `MILVUS_URI`: a folder path selects the embedded store,
+ * a URI selects Milvus. Each adapter is loaded only when used, so embedded users never load gRPC.
  */
-export async function openStore(location: string, cwd: string): Promise<Store> {
+export async function openStore(location: string, cwd: string, options: OpenStoreOptions = {}): Promise<Store> {
   if (isServerUri(location)) {
-    throw new UsageError(
-      `store ${location} is a server URI, and this build of mrag has no Milvus adapter yet; ` +
-        "use a folder path for the embedded store (e.g. --store ./.mrag/data)",
-    );
+    const { openMilvusStore } = await import("./milvus/store.js");
+    const m = options.milvus;
+    return openMilvusStore({
+      uri: location,
+      ...(m?.token ? { token: m.token } : {}),
+      ...(m?.database ? { database: m.database } : {}),
+      ...(m?.tlsCaFile ? { tlsCaFile: m.tlsCaFile } : {}),
+      ...(m?.tlsServerName ? { tlsServerName: m.tlsServerName } : {}),
+      ...(m ? { timeoutMs: m.timeoutMs, maxRetries: m.maxRetries, consistency: m.consistency, fields: m.fields } : {}),
+      trace: m?.trace ?? false,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
   }
   const { openEmbeddedStore } = await import("./embedded/store.js");
   return openEmbeddedStore(path.resolve(cwd, location));

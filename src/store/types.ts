@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { SEARCH_MODES } from "../config/schema.js";
 
 /** File types a chunk can come from; used by the structured filter. */
 export const FILE_TYPES = ["markdown", "text", "html", "pdf", "code", "json", "yaml"] as const;
@@ -20,7 +21,7 @@ export const SearchFilterSchema = z
   .strict();
 export type SearchFilter = z.infer<typeof SearchFilterSchema>;
 
-export const SEARCH_MODES = ["hybrid", "dense", "keyword"] as const;
+export { SEARCH_MODES } from "../config/schema.js";
 export type SearchMode = (typeof SEARCH_MODES)[number];
 export const MAX_K = 100;
 

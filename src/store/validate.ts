@@ -1,4 +1,4 @@
-import { UsageError } from "../../errors.js";
+import { UsageError } from "../errors.js";
 import {
   type ChunkRecord,
   FILE_TYPES,
@@ -8,10 +8,10 @@ import {
   SearchFilterSchema,
   type SearchMode,
   type SearchRequest,
-} from "../types.js";
+} from "./types.js";
 
 /**
- * Checks on everything a caller hands a store. Nothing here is LanceDB-specific; every message names the
+ * Checks on everything a caller hands a store. Shared by every store; every message names the
  * offending field so a person or a model can fix the call.
  */
 

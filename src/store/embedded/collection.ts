@@ -13,9 +13,9 @@ import type {
   SourceReplacement,
   StoredChunk,
 } from "../types.js";
+import { type ValidSearch, validateChunks, validateSearchRequest } from "../validate.js";
 import { compileSearchFilter, eq, inList, startsWith } from "./filter.js";
 import { CHUNK_COLUMNS, chunksToArrow, numberColumn, rowToChunk, stringColumn, stringListColumn } from "./schema.js";
-import { type ValidSearch, validateChunks, validateSearchRequest } from "./validate.js";
 
 /** When and how indexes are built; the defaults are justified by bench/store-vector-index.ts. */
 export interface IndexPolicy {
@@ -90,6 +90,8 @@ export interface CollectionContext {
 }
 
 const ID_BATCH = 1000;
+/** LanceDB turns the cut-off date into an age and back into a date a moment later; this keeps the boundary. */
+const CLEANUP_MARGIN_MS = 1000;
 const SELECT_WITH_DISTANCE = [...CHUNK_COLUMNS, "_distance"];
 const SELECT_WITH_SCORE = [...CHUNK_COLUMNS, "_score"];
 
@@ -465,7 +467,24 @@ export class EmbeddedCollection implements Collection {
 
   /** Compaction, pruning of old versions and folding new rows into the existing indexes, in one call. */
   private async compact(): Promise<void> {
-    await this.table.optimize({ cleanupOlderThan: new Date(Date.now() - this.ctx.policy.cleanupOlderThanMs) });
+    await this.table.optimize({ cleanupOlderThan: await this.cleanupCutoff() });
+  }
+
+  /**
+   * LanceDB prunes versions by creation time, but a version stops being current only when the next one is
+   * committed: after an idle hour the version every search starts on is an hour old, and pruning it right after
+   * the next write deletes files under searches still reading it (they fail with "Not found"). So the cut-off
+   * moves back far enough to keep every version that was current within `cleanupOlderThanMs`.
+   */
+  private async cleanupCutoff(): Promise<Date> {
+    const keepSince = Date.now() - this.ctx.policy.cleanupOlderThanMs;
+    const versions = (await this.table.listVersions()).sort((a, b) => a.version - b.version);
+    let cutoff = keepSince;
+    for (let i = 0; i + 1 < versions.length; i++) {
+      const replacedAt = versions[i + 1]!.timestamp.getTime();
+      if (replacedAt >= keepSince) cutoff = Math.min(cutoff, versions[i]!.timestamp.getTime() - CLEANUP_MARGIN_MS);
+    }
+    return new Date(cutoff);
   }
 
   async optimize(): Promise<void> {

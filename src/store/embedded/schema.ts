@@ -26,10 +26,9 @@ export const CHUNK_COLUMNS = [
   "ingested_at",
 ] as const;
 
-/** The text the full-text index covers: heading path, then the chunk text. */
-export function searchTextOf(chunk: Pick<ChunkRecord, "headingPath" | "text">): string {
-  return chunk.headingPath.length > 0 ? `${chunk.headingPath.join(" > ")}\n${chunk.text}` : chunk.text;
-}
+import { searchTextOf } from "../search-text.js";
+
+export { searchTextOf };
 
 function stringList(): ArrowModule.List<ArrowModule.Utf8> {
   return new arrow.List(new arrow.Field("item", new arrow.Utf8(), true));

@@ -4,6 +4,7 @@ import { type Connection, connect, type Table } from "@lancedb/lancedb";
 import { isMragError, ModelMismatchError, StoreError, UsageError } from "../../errors.js";
 import { DEFAULT_LOCK_WAIT_MS, FileLock } from "../lock.js";
 import type { Collection, CollectionMeta, OpenCollectionOptions, Store } from "../types.js";
+import { validateCollectionName, validateModelAndDimension } from "../validate.js";
 import { DEFAULT_INDEX_POLICY, EmbeddedCollection, type IndexPolicy } from "./collection.js";
 import {
   DB_DIR,
@@ -16,7 +17,6 @@ import {
   writeMarker,
 } from "./marker.js";
 import { chunkSchema, schemaDimension } from "./schema.js";
-import { validateCollectionName, validateModelAndDimension } from "./validate.js";
 
 export interface EmbeddedStoreOptions extends Partial<IndexPolicy> {
   /** Poll interval while waiting for the write lock (ms); default 50. */

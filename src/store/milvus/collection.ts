@@ -1,0 +1,544 @@
+import { type MilvusClient, type RowData, RRFRanker } from "@zilliz/milvus2-sdk-node";
+import { StoreError, UsageError } from "../../errors.js";
+import { RRF_K } from "../fusion.js";
+import { searchTextOf } from "../search-text.js";
+import type {
+  ChunkRecord,
+  Collection,
+  CollectionMeta,
+  CollectionStats,
+  FileType,
+  SearchHit,
+  SearchRequest,
+  SourceInfo,
+  SourceReplacement,
+  StoredChunk,
+} from "../types.js";
+import { validateChunks, validateSearchRequest } from "../validate.js";
+import { isMessageTooLarge, type MilvusErrors } from "./connection.js";
+import { and, compileSearchFilter, eq, inList, milvusString, startsWith } from "./expr.js";
+import { type FieldKey, outputFields } from "./fields.js";
+import type { CollectionLayout } from "./schema.js";
+
+/** What a collection needs from its store. */
+export interface MilvusCollectionContext {
+  client: MilvusClient;
+  errors: MilvusErrors;
+  consistency: "Strong" | "Bounded" | "Session" | "Eventually";
+  assertOpen(): void;
+  withWriteLock<T>(fn: () => Promise<T>): Promise<T>;
+  /** Warn once (stderr). */
+  warn(message: string): void;
+}
+
+/** Rows per query page: Milvus caps offset + limit at 16384; pages follow the primary key instead. */
+const PAGE_ROWS = 1000;
+/** Ids per `id in [...]` expression. */
+const ID_BATCH = 500;
+/** Target bytes per insert/upsert request; a request the server still refuses as too large is split. */
+const BATCH_BYTES = 8 * 1024 * 1024;
+const MAX_BATCH_ROWS = 2000;
+
+type Row = Record<string, unknown>;
+
+function utf8Bytes(text: string): number {
+  return Buffer.byteLength(text, "utf8");
+}
+
+function toStringArray(value: unknown): string[] {
+  if (Array.isArray(value)) return value.map(String);
+  return [];
+}
+
+function toNumber(value: unknown): number {
+  const n = Number(value);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** Positions 0..count-1, each once. */
+function isComplete(positions: ReadonlySet<number>, count: number): boolean {
+  if (positions.size !== count) return false;
+  for (let i = 0; i < count; i++) if (!positions.has(i)) return false;
+  return true;
+}
+
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export class MilvusCollection implements Collection {
+  readonly meta: CollectionMeta;
+  private readonly layout: CollectionLayout;
+  private readonly ctx: MilvusCollectionContext;
+  private readonly metric: string;
+  /** The Milvus collection name (mrag's name with `-` mapped to `_`). */
+  private readonly physical: string;
+
+  constructor(
+    meta: CollectionMeta,
+    physical: string,
+    layout: CollectionLayout,
+    metric: string,
+    ctx: MilvusCollectionContext,
+  ) {
+    this.meta = meta;
+    this.physical = physical;
+    this.layout = layout;
+    this.metric = metric;
+    this.ctx = ctx;
+  }
+
+  private get f() {
+    return this.layout.fields;
+  }
+
+  private has(key: FieldKey): boolean {
+    return this.layout.present.has(key);
+  }
+
+  /** One SDK call, with the collection named in any error. */
+  private call<T extends { status?: { error_code?: string | number; code?: number; reason?: string } }>(
+    what: string,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    this.ctx.assertOpen();
+    return this.ctx.errors.call(`${what} in collection "${this.meta.name}"`, fn);
+  }
+
+  private rowToChunk(row: Row): StoredChunk {
+    const f = this.f;
+    const str = (key: FieldKey, fallback = "") => (this.has(key) ? String(row[f[key]] ?? fallback) : fallback);
+    const num = (key: FieldKey) => (this.has(key) ? toNumber(row[f[key]]) : 0);
+    const list = (key: FieldKey) => (this.has(key) ? toStringArray(row[f[key]]) : []);
+    return {
+      id: String(row[f.id]),
+      source: str("source"),
+      text: str("text"),
+      headingPath: list("headingPath"),
+      position: num("position"),
+      lineStart: num("lineStart"),
+      lineEnd: num("lineEnd"),
+      fileType: str("fileType", "text") as FileType,
+      tags: list("tags"),
+      contentHash: str("contentHash"),
+      sourceHash: str("sourceHash"),
+      ingestedAt: num("ingestedAt"),
+    };
+  }
+
+  private chunkToRow(c: ChunkRecord): RowData {
+    const f = this.f;
+    const searchText = this.has("searchText") ? { [f.searchText]: this.searchText(c) } : {};
+    return {
+      ...searchText,
+      [f.id]: c.id,
+      [f.text]: c.text,
+      [f.dense]: Array.from(c.vector),
+      [f.source]: c.source,
+      [f.headingPath]: c.headingPath,
+      [f.position]: c.position,
+      [f.lineStart]: c.lineStart,
+      [f.lineEnd]: c.lineEnd,
+      [f.fileType]: c.fileType,
+      [f.tags]: c.tags,
+      [f.contentHash]: c.contentHash,
+      [f.sourceHash]: c.sourceHash,
+      [f.ingestedAt]: c.ingestedAt,
+    };
+  }
+
+  /** Heading path + text for the BM25 input, cut (headings first) to the bytes the field holds. */
+  private searchText(c: ChunkRecord): string {
+    const full = searchTextOf(c);
+    const max = this.layout.maxLength.searchText;
+    if (max === undefined || utf8Bytes(full) <= max) return full;
+    if (utf8Bytes(c.text) <= max) return c.text;
+    return Buffer.from(c.text, "utf8")
+      .subarray(0, max)
+      .toString("utf8")
+      .replace(/\uFFFD$/, "");
+  }
+
+  /** Writes need every field mrag stores, and values that fit the schema's limits. */
+  private checkWritable(chunks: readonly ChunkRecord[]): void {
+    if (this.layout.missingForWrite.length > 0) {
+      const missing = this.layout.missingForWrite.map((k) => `${this.f[k]} (${k})`).join(", ");
+      throw new StoreError(
+        `collection "${this.meta.name}" can be searched but not written by mrag: it has no fields ${missing}. ` +
+          "Ingest into a collection mrag creates (another --collection), or add the fields in Milvus.",
+      );
+    }
+    validateChunks(chunks, this.meta.dimension, this.meta.name);
+    const limits: [FieldKey, (c: ChunkRecord) => string][] = [
+      ["id", (c) => c.id],
+      ["text", (c) => c.text],
+      ["source", (c) => c.source],
+    ];
+    for (const c of chunks) {
+      for (const [key, value] of limits) {
+        const max = this.layout.maxLength[key];
+        if (max !== undefined && utf8Bytes(value(c)) > max) {
+          throw new UsageError(
+            `chunk ${JSON.stringify(c.id)} of ${JSON.stringify(c.source)}: ${key} is ${utf8Bytes(value(c))} bytes, ` +
+              `more than the ${max} bytes field "${this.f[key]}" holds` +
+              (key === "text" ? "; lower ingest.chunkChars" : ""),
+          );
+        }
+      }
+    }
+  }
+
+  /** Split rows into requests of about BATCH_BYTES. */
+  private *batches(chunks: readonly ChunkRecord[]): Generator<ChunkRecord[]> {
+    let batch: ChunkRecord[] = [];
+    let bytes = 0;
+    for (const c of chunks) {
+      const size = utf8Bytes(c.text) + utf8Bytes(c.source) + c.vector.length * 4 + 512;
+      if (batch.length > 0 && (bytes + size > BATCH_BYTES || batch.length >= MAX_BATCH_ROWS)) {
+        yield batch;
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(c);
+      bytes += size;
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  /** Upsert one batch; when the server refuses it as too large, split it in halves until it fits. */
+  private async upsertBatch(batch: ChunkRecord[]): Promise<void> {
+    try {
+      await this.call("upserting chunks", () =>
+        this.ctx.client.upsert({
+          collection_name: this.physical,
+          data: batch.map((c) => this.chunkToRow(c)),
+        }),
+      );
+    } catch (error) {
+      if (!isMessageTooLarge(error) || batch.length === 1) throw error;
+      const half = Math.ceil(batch.length / 2);
+      await this.upsertBatch(batch.slice(0, half));
+      await this.upsertBatch(batch.slice(half));
+    }
+  }
+
+  /**
+   * Highest positions first, so the batch holding position 0 is written last: a replacement cut short by a
+   * crash leaves a version without position 0, which `listSources` reports as incomplete.
+   */
+  private async upsertAll(chunks: readonly ChunkRecord[]): Promise<void> {
+    const ordered = [...chunks].sort((a, b) => b.position - a.position);
+    for (const batch of this.batches(ordered)) await this.upsertBatch(batch);
+  }
+
+  /** Every row matching `filter`, paged by primary key (Milvus returns query pages in key order). */
+  private async scan(filter: string | undefined, fields: string[]): Promise<Row[]> {
+    const rows: Row[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const expr = and([filter, after === undefined ? undefined : `${this.f.id} > ${milvusString(after)}`]);
+      const page = await this.call("reading chunks", () =>
+        this.ctx.client.query({
+          collection_name: this.physical,
+          filter: expr ?? `${this.f.id} != ""`,
+          output_fields: fields.includes(this.f.id) ? fields : [this.f.id, ...fields],
+          limit: PAGE_ROWS,
+          consistency_level: this.ctx.consistency as never,
+        }),
+      );
+      const data = page.data ?? [];
+      rows.push(...data);
+      if (data.length < PAGE_ROWS) break;
+      // Pages follow the key; the largest key of this page starts the next one whatever order the rows came in.
+      after = data.map((r) => String(r[this.f.id])).reduce((a, b) => (compareIds(a, b) >= 0 ? a : b));
+    }
+    return rows;
+  }
+
+  private async idsOfSource(source: string): Promise<string[]> {
+    const rows = await this.scan(eq(this.f.source, source), [this.f.id]);
+    return rows.map((r) => String(r[this.f.id]));
+  }
+
+  private async deleteIds(ids: readonly string[]): Promise<number> {
+    let deleted = 0;
+    for (let i = 0; i < ids.length; i += ID_BATCH) {
+      const batch = ids.slice(i, i + ID_BATCH);
+      const result = await this.call("deleting chunks", () =>
+        this.ctx.client.delete({ collection_name: this.physical, filter: inList(this.f.id, batch) }),
+      );
+      deleted += toNumber(result.delete_cnt);
+    }
+    return deleted;
+  }
+
+  /**
+   * Milvus has no multi-row transactions. Each source is replaced by upserting its new chunks and then
+   * deleting the ids it no longer has, so a reader may briefly see old and new chunks of that one source
+   * together (never fewer than one full version), no id is ever duplicated, and a crash in between leaves
+   * extra chunks that the next ingest of the source removes (`listSources` reports such a source with an
+   * empty hash, so sync re-ingests it).
+   */
+  async replaceSources(replacements: readonly SourceReplacement[]): Promise<void> {
+    if (replacements.length === 0) return;
+    const sources = new Set<string>();
+    const ids = new Set<string>();
+    for (const r of replacements) {
+      if (typeof r.source !== "string" || r.source === "") throw new UsageError("replacement source must be non-empty");
+      if (sources.has(r.source)) throw new UsageError(`source ${JSON.stringify(r.source)} is listed twice`);
+      sources.add(r.source);
+      this.checkWritable(r.chunks);
+      for (const c of r.chunks) {
+        if (c.source !== r.source) {
+          throw new UsageError(
+            `chunk ${JSON.stringify(c.id)} has source ${JSON.stringify(c.source)} but replaces ${JSON.stringify(r.source)}`,
+          );
+        }
+        if (ids.has(c.id)) throw new UsageError(`chunk id ${JSON.stringify(c.id)} appears twice`);
+        ids.add(c.id);
+      }
+    }
+    await this.ctx.withWriteLock(async () => {
+      for (const r of replacements) {
+        const before = await this.idsOfSource(r.source);
+        await this.upsertAll(r.chunks);
+        const keep = new Set(r.chunks.map((c) => c.id));
+        await this.deleteIds(before.filter((id) => !keep.has(id)));
+      }
+    });
+  }
+
+  async upsert(chunks: readonly ChunkRecord[]): Promise<void> {
+    if (chunks.length === 0) return;
+    this.checkWritable(chunks);
+    const unique = [...new Map(chunks.map((c) => [c.id, c])).values()];
+    await this.ctx.withWriteLock(() => this.upsertAll(unique));
+  }
+
+  async deleteSources(selector: { source: string } | { prefix: string }): Promise<number> {
+    let filter: string | undefined;
+    if ("source" in selector && typeof selector.source === "string") {
+      filter = eq(this.f.source, selector.source);
+    } else if ("prefix" in selector && typeof selector.prefix === "string") {
+      filter = startsWith(this.f.source, selector.prefix) ?? `${this.f.id} != ""`;
+    } else {
+      throw new UsageError("deleteSources needs { source } or { prefix }");
+    }
+    return this.ctx.withWriteLock(async () => {
+      // Delete by id, not by expression: Milvus reports delete counts for expressions loosely across versions.
+      const ids = (await this.scan(filter, [this.f.id])).map((r) => String(r[this.f.id]));
+      return this.deleteIds(ids);
+    });
+  }
+
+  async getByIds(ids: readonly string[]): Promise<StoredChunk[]> {
+    const wanted = [...new Set(ids)];
+    const found = new Map<string, StoredChunk>();
+    const fields = outputFields(this.f, this.layout.present);
+    for (let i = 0; i < wanted.length; i += ID_BATCH) {
+      const batch = wanted.slice(i, i + ID_BATCH);
+      const page = await this.call("reading chunks by id", () =>
+        this.ctx.client.query({
+          collection_name: this.physical,
+          filter: inList(this.f.id, batch),
+          output_fields: fields,
+          limit: batch.length,
+          consistency_level: this.ctx.consistency as never,
+        }),
+      );
+      for (const row of page.data ?? []) {
+        const chunk = this.rowToChunk(row);
+        found.set(chunk.id, chunk);
+      }
+    }
+    return wanted.flatMap((id) => {
+      const chunk = found.get(id);
+      return chunk ? [chunk] : [];
+    });
+  }
+
+  async neighbours(
+    id: string,
+    before: number,
+    after: number,
+  ): Promise<{ before: StoredChunk[]; after: StoredChunk[] }> {
+    for (const [name, value] of [
+      ["before", before],
+      ["after", after],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 0 || value > 1000) {
+        throw new UsageError(`${name} must be an integer from 0 to 1000 (got ${String(value)})`);
+      }
+    }
+    const [anchor] = await this.getByIds([id]);
+    if (!anchor) throw new UsageError(`no chunk with id ${JSON.stringify(id)} in collection "${this.meta.name}"`);
+    if (!this.has("position") || (before === 0 && after === 0)) return { before: [], after: [] };
+    const p = anchor.position;
+    const range = `${this.f.position} >= ${Math.max(0, p - before)} and ${this.f.position} <= ${p + after}`;
+    const rows = await this.scan(
+      and([eq(this.f.source, anchor.source), range]),
+      outputFields(this.f, this.layout.present),
+    );
+    const chunks = rows.map((r) => this.rowToChunk(r)).sort((a, b) => a.position - b.position);
+    const earlier = chunks.filter((c) => c.position < p);
+    return {
+      before: earlier.slice(Math.max(0, earlier.length - before)),
+      after: chunks.filter((c) => c.position > p).slice(0, after),
+    };
+  }
+
+  async getSource(source: string): Promise<StoredChunk[]> {
+    const rows = await this.scan(eq(this.f.source, source), outputFields(this.f, this.layout.present));
+    return rows.map((r) => this.rowToChunk(r)).sort((a, b) => a.position - b.position);
+  }
+
+  async exportSource(source: string): Promise<ChunkRecord[]> {
+    const rows = await this.scan(eq(this.f.source, source), outputFields(this.f, this.layout.present, true));
+    return rows
+      .map((r) => ({ ...this.rowToChunk(r), vector: Float32Array.from(r[this.f.dense] as ArrayLike<number>) }))
+      .sort((a, b) => a.position - b.position);
+  }
+
+  async listSources(options?: { prefix?: string }): Promise<SourceInfo[]> {
+    const f = this.f;
+    const wanted: FieldKey[] = ["source", "sourceHash", "fileType", "tags", "ingestedAt", "position"];
+    const fields = wanted.filter((k) => this.has(k)).map((k) => f[k]);
+    const filter = options?.prefix ? startsWith(f.source, options.prefix) : undefined;
+    const rows = await this.scan(filter, fields);
+    const bySource = new Map<
+      string,
+      SourceInfo & { tagSet: Set<string>; hashes: Set<string>; positions: Set<number> }
+    >();
+    for (const row of rows) {
+      const chunk = this.rowToChunk(row);
+      let info = bySource.get(chunk.source);
+      if (!info) {
+        info = { ...chunk, chunks: 0, tags: [], tagSet: new Set(), hashes: new Set(), positions: new Set() };
+        bySource.set(chunk.source, info);
+      }
+      info.chunks++;
+      info.hashes.add(chunk.sourceHash);
+      info.positions.add(chunk.position);
+      for (const t of chunk.tags) info.tagSet.add(t);
+      if (chunk.ingestedAt > info.ingestedAt) {
+        info.ingestedAt = chunk.ingestedAt;
+        info.fileType = chunk.fileType;
+      }
+    }
+    return [...bySource.values()]
+      .map(({ tagSet, hashes, positions, source, chunks, fileType, ingestedAt }) => ({
+        source,
+        chunks,
+        // Two versions, or positions that are not exactly 0..n-1, mean a replacement was cut short: an empty
+        // hash makes the next sync redo the source.
+        sourceHash:
+          hashes.size === 1 && (!this.has("position") || isComplete(positions, chunks)) ? [...hashes][0]! : "",
+        fileType,
+        tags: [...tagSet].sort(),
+        ingestedAt,
+      }))
+      .sort((a, b) => compareIds(a.source, b.source));
+  }
+
+  async stats(): Promise<CollectionStats> {
+    const count = await this.call("counting chunks", () => this.ctx.client.count({ collection_name: this.physical }));
+    const chunks = toNumber(count.data);
+    const sources = await this.listSources();
+    const last = sources.reduce<number | null>((m, s) => (m === null || s.ingestedAt > m ? s.ingestedAt : m), null);
+    return {
+      name: this.meta.name,
+      chunks,
+      sources: sources.length,
+      modelId: this.meta.modelId,
+      dimension: this.meta.dimension,
+      lastIngestAt: chunks === 0 ? null : last,
+      indexes: { vector: `AUTOINDEX/${this.metric}`, fts: this.layout.bm25 ? "BM25" : false },
+    };
+  }
+
+  async search(request: SearchRequest): Promise<SearchHit[]> {
+    const valid = validateSearchRequest(request, this.meta.dimension, this.meta.name);
+    if ((valid.mode === "keyword" || valid.mode === "hybrid") && !this.layout.bm25) {
+      throw new UsageError(
+        `collection "${this.meta.name}" has no BM25 full-text field, so ${valid.mode} search is not possible; ` +
+          'use mode "dense", or ingest into a collection mrag creates',
+      );
+    }
+    if (valid.filter) {
+      const needed: [keyof typeof valid.filter, FieldKey][] = [
+        ["tags", "tags"],
+        ["fileTypes", "fileType"],
+      ];
+      for (const [key, field] of needed) {
+        if (valid.filter[key] !== undefined && !this.has(field)) {
+          throw new UsageError(`filter.${key}: collection "${this.meta.name}" has no ${field} field to filter on`);
+        }
+      }
+    }
+    const filter = compileSearchFilter(valid.filter, this.f);
+    const output = outputFields(this.f, this.layout.present);
+    const common = {
+      collection_name: this.physical,
+      limit: valid.k,
+      output_fields: output,
+      consistency_level: this.ctx.consistency as never,
+    };
+    const dense = valid.vector ? Array.from(valid.vector) : [];
+    const text = valid.text ?? "";
+    const what = `${valid.mode} search`;
+    const asRows = (r: { results?: unknown }) => (r.results ?? []) as Row[];
+    let results: Row[];
+    if (valid.mode === "dense") {
+      results = asRows(
+        await this.call(what, () =>
+          this.ctx.client.search({
+            ...common,
+            data: [dense],
+            anns_field: this.f.dense,
+            metric_type: this.metric,
+            ...(filter ? { filter } : {}),
+          }),
+        ),
+      );
+    } else if (valid.mode === "keyword") {
+      results = asRows(
+        await this.call(what, () =>
+          this.ctx.client.search({
+            ...common,
+            data: [text],
+            anns_field: this.f.sparse,
+            metric_type: "BM25",
+            ...(filter ? { filter } : {}),
+          }),
+        ),
+      );
+    } else {
+      // Both requests in one hybrid search, fused by Milvus' RRF reranker (no per-branch weight on Milvus).
+      results = asRows(
+        await this.call(what, () =>
+          this.ctx.client.search({
+            ...common,
+            data: [
+              { data: dense, anns_field: this.f.dense, params: {}, ...(filter ? { expr: filter } : {}) },
+              { data: text, anns_field: this.f.sparse, params: {}, ...(filter ? { expr: filter } : {}) },
+            ],
+            rerank: RRFRanker(RRF_K),
+          }),
+        ),
+      );
+    }
+    return results.map((row) => {
+      const score = toNumber(row.score);
+      return {
+        chunk: this.rowToChunk({ ...row, [this.f.id]: row[this.f.id] ?? row.id }),
+        // Higher is better for every mode; L2 is a distance, so it is negated.
+        score: valid.mode === "dense" && this.metric === "L2" ? -score : score,
+      };
+    });
+  }
+
+  /** Milvus builds indexes itself; flushing seals growing segments so they get indexed sooner. */
+  async optimize(): Promise<void> {
+    await this.call("flushing", () => this.ctx.client.flush({ collection_names: [this.physical] }));
+  }
+}

@@ -15,6 +15,7 @@ import OpenAI from "openai";
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { LlmError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
+import { redactText, redactUrl } from "../redact.js";
 import { type LlmSettingsInput, resolveLlmSettings } from "./presets.js";
 import type { AssistantTurn, ChatRequest, LlmClient, Preset, RawToolCall } from "./types.js";
 
@@ -258,7 +259,11 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
   const backoffMs = options.backoffMs ?? 500;
   const maxBackoffMs = options.maxBackoffMs ?? 10_000;
   const logger = options.logger ?? silentLogger;
-  const where = `the LLM server at ${baseUrl} (preset ${preset.name})`;
+  // Every message, log line and the client's own `baseUrl` show the URL without credentials in it, and any
+  // text from the server (a 401 body may quote the key) is scrubbed of the key.
+  const shownUrl = redactUrl(baseUrl);
+  const scrub = (text: string) => redactText(text, [settings.apiKey]);
+  const where = `the LLM server at ${shownUrl} (preset ${preset.name})`;
 
   const openai = new OpenAI({
     baseURL: baseUrl,
@@ -347,14 +352,19 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
     return new AttemptFailure(text, false, "other", undefined, { cause: error });
   }
 
-  /** The final, user-facing error for a failure that is not retried (any more). */
+  /** The final, user-facing error for a failure that is not retried (any more), without secrets. */
   function toLlmError(failure: AttemptFailure, attempts: number): LlmError {
+    const error = describeFailure(failure, attempts);
+    return new LlmError(scrub(error.message), { cause: failure });
+  }
+
+  function describeFailure(failure: AttemptFailure, attempts: number): LlmError {
     const tries = attempts > 1 ? ` (${attempts} attempts)` : "";
     const cause = { cause: failure };
     if (failure.kind === "connection") {
       if (/refused|not found|unreachable|timed out/.test(failure.message)) {
         return new LlmError(
-          `cannot reach the LLM server at ${baseUrl} (preset ${preset.name}): ${failure.message}${tries}; start it or set MRAG_LLM_BASE_URL / --llm-preset`,
+          `cannot reach the LLM server at ${shownUrl} (preset ${preset.name}): ${failure.message}${tries}; start it or set MRAG_LLM_BASE_URL / --llm-preset`,
           cause,
         );
       }
@@ -372,7 +382,7 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
     const status = failure.cause instanceof OpenAI.APIError ? failure.cause.status : undefined;
     if (status === 401 || status === 403) {
       const env = preset.name === "openrouter" ? "MRAG_LLM_API_KEY or OPENROUTER_API_KEY" : "MRAG_LLM_API_KEY";
-      return new LlmError(`the LLM server at ${baseUrl} refused the API key (set ${env}): ${failure.message}`, cause);
+      return new LlmError(`the LLM server at ${shownUrl} refused the API key (set ${env}): ${failure.message}`, cause);
     }
     if (status === 404) {
       return new LlmError(
@@ -436,6 +446,13 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
   async function complete(request: ChatRequest): Promise<AssistantTurn> {
     const started = Date.now();
     if (request.signal?.aborted) throw abortError();
+    if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(baseUrl)) {
+      // fetch refuses such URLs outright; without this the user would only see "Connection error".
+      throw new LlmError(
+        `${where}: a user name or password in the URL is not supported; remove it from MRAG_LLM_BASE_URL ` +
+          "(llm.baseUrl) and put the key in MRAG_LLM_API_KEY",
+      );
+    }
     let attempts = 0;
     let emptyRetried = false;
     for (;;) {
@@ -465,12 +482,12 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
       }
       if (!failure.retryable || attempts > maxRetries) throw toLlmError(failure, attempts);
       const delay = Math.min(maxBackoffMs, Math.max(backoffMs * 2 ** (attempts - 1), failure.retryAfterMs ?? 0));
-      logger.debug(`${where}: ${failure.message}; retry ${attempts} of ${maxRetries} in ${delay} ms`);
+      logger.debug(scrub(`${where}: ${failure.message}; retry ${attempts} of ${maxRetries} in ${delay} ms`));
       await sleep(delay, request.signal);
     }
   }
 
-  return { preset, baseUrl, model, complete };
+  return { preset, baseUrl: shownUrl, model, complete };
 }
 
 /** How to make the model available on this kind of server. */

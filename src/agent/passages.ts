@@ -8,6 +8,9 @@
 import { z } from "zod";
 import { lineRange } from "../tools/format.js";
 import type { Passage } from "./types.js";
+import { neutraliseControlTokens, neutraliseData } from "./untrusted.js";
+
+export { neutraliseControlTokens } from "./untrusted.js";
 
 /** Where a hit or chunk comes from: the fields a passage header is made of. */
 const placeFields = {
@@ -111,7 +114,9 @@ export class PassageBook {
    * The text the model sees for a tool result. For mrag's `search` and `read` (pass the tool's name on the mrag
    * server), the hits or chunks as numbered passages `【n】 source:lines — heading`, their chunk id (for `read`)
    * and text; the passages are recorded in the book as a side effect (recording the same result twice is
-   * harmless). Anything else, or a result of unexpected shape, gets `fallbackText` unchanged.
+   * harmless). Anything else, or a result of unexpected shape, gets `fallbackText`. Everything a document or
+   * another server controls (text, heading, source, the fallback) is neutralised (`neutraliseData`); the result is
+   * meant to go inside a fence (`untrusted.ts`).
    */
   renderForModel(toolName: string, structured: unknown, fallbackText: string): string {
     return neutraliseControlTokens(this.#render(toolName, structured, fallbackText));
@@ -120,34 +125,34 @@ export class PassageBook {
   #render(toolName: string, structured: unknown, fallbackText: string): string {
     if (toolName === "search") {
       const parsed = SearchResultSchema.safeParse(structured);
-      if (!parsed.success || parsed.data.hits.length === 0) return fallbackText;
+      if (!parsed.success || parsed.data.hits.length === 0) return neutraliseData(fallbackText);
       const touched = this.addSearchResult(parsed.data);
       const blocks = parsed.data.hits.map((hit) => {
         const p = touched.find((t) => t.id === hit.id) as Passage;
         const more = hit.snippetTruncated ? `\n(snippet; read id=${hit.id} for the full text)` : "";
-        return `${header(p)}\nid: ${hit.id}\n${hit.snippet.trim()}${more}`;
+        return `${header(p)}\nid: ${hit.id}\n${neutraliseData(hit.snippet.trim())}${more}`;
       });
       if (parsed.data.note) blocks.push(parsed.data.note);
       return blocks.join("\n\n");
     }
     if (toolName === "read") {
       const parsed = ReadResultSchema.safeParse(structured);
-      if (!parsed.success) return fallbackText;
+      if (!parsed.success) return neutraliseData(fallbackText);
       const touched = this.addReadResult(parsed.data);
-      if (touched.length === 0) return fallbackText;
+      if (touched.length === 0) return neutraliseData(fallbackText);
       const blocks = readEntries(parsed.data).map((entry) => {
         const p = touched.find((t) => t.id === entry.id) as Passage;
         if (entry.id.startsWith("source:")) {
           const total = parsed.data.source?.totalLines;
-          return `${header(p)}${total ? ` (of ${total} lines)` : ""}\n${entry.text}`;
+          return `${header(p)}${total ? ` (of ${total} lines)` : ""}\n${neutraliseData(entry.text)}`;
         }
         const role = entry.role && entry.role !== "requested" ? ` (${entry.role})` : "";
-        return `${header(p)}${role}\nid: ${entry.id}\n${entry.text}`;
+        return `${header(p)}${role}\nid: ${entry.id}\n${neutraliseData(entry.text)}`;
       });
       if (parsed.data.note) blocks.push(parsed.data.note);
       return blocks.join("\n\n");
     }
-    return fallbackText;
+    return neutraliseData(fallbackText);
   }
 
   #touch(entries: Entry[]): Passage[] {
@@ -194,16 +199,9 @@ function readEntries(result: ReadResult): Entry[] {
   return result.chunks.flatMap((c) => (c.text === undefined ? [] : [{ ...c, text: c.text }]));
 }
 
-/** `【n】 source:lines — heading`. */
+/** `【n】 source:lines — heading`; the source and heading come from the document, so they are neutralised. */
 function header(p: Passage): string {
-  return `【${p.n}】 ${p.source}${lineRange(p)}${p.heading ? ` — ${p.heading}` : ""}`;
-}
-
-/**
- * Retrieved text is data, not conversation: a document holding Harmony control tokens (`<|start|>`,
- * `<|channel|>final<|message|>`, ...) must not be read as turn structure by a server or a model. A zero-width
- * space breaks every `<|` and `|>`; citations still match, as quotes are compared without it.
- */
-export function neutraliseControlTokens(text: string): string {
-  return text.replace(/<\|/g, "<\u200b|").replace(/\|>/g, "|\u200b>");
+  const source = neutraliseData(p.source).replace(/\s+/g, " ");
+  const heading = p.heading ? ` — ${neutraliseData(p.heading).replace(/\s+/g, " ")}` : "";
+  return `【${p.n}】 ${source}${lineRange(p)}${heading}`;
 }

@@ -303,6 +303,7 @@ export async function createToolHost(context: MragContext, options: ToolHostOpti
       original: tool.name,
       description: tool.description ?? tool.title ?? tool.annotations?.title ?? "",
       parameters: { ...tool.inputSchema } as Record<string, unknown>,
+      ...annotationsOf(tool),
     });
     routes.set(name, { connection, original: tool.name });
   };
@@ -363,6 +364,27 @@ export async function createToolHost(context: MragContext, options: ToolHostOpti
       return closing;
     },
   };
+}
+
+/** The hints of a listed tool that matter to the agent, only those the server set. */
+function annotationsOf(tool: Tool): Pick<AgentTool, "annotations"> {
+  const a = tool.annotations;
+  if (!a) return {};
+  const out: NonNullable<AgentTool["annotations"]> = {};
+  if (typeof a.readOnlyHint === "boolean") out.readOnlyHint = a.readOnlyHint;
+  if (typeof a.destructiveHint === "boolean") out.destructiveHint = a.destructiveHint;
+  if (typeof a.openWorldHint === "boolean") out.openWorldHint = a.openWorldHint;
+  return { annotations: out };
+}
+
+/**
+ * A tool that only reads, and only a closed world: its server says `readOnlyHint: true` and
+ * `openWorldHint: false` (mrag's search, read, list_sources and status). A call to it may take its arguments
+ * from a document (a multi-hop search for a name a passage mentions is normal). Any other tool may write or reach
+ * outside (a missing hint means exactly that in MCP), so a call copied out of a document must not run.
+ */
+export function isContained(tool: AgentTool): boolean {
+  return tool.annotations?.readOnlyHint === true && tool.annotations.openWorldHint === false;
 }
 
 /** The tools as OpenAI function tools; extra servers' descriptions say which server the tool comes from. */

@@ -1,4 +1,5 @@
 import { appendFileSync, writeFileSync } from "node:fs";
+import { redactText } from "../redact.js";
 
 /** One JSON object per line, each with the time since the run started; written as events happen. */
 export interface AgentTrace {
@@ -7,14 +8,16 @@ export interface AgentTrace {
 
 /**
  * A JSONL trace in a file, started afresh for each run. Writes are synchronous so that a trace is complete
- * up to the moment a run fails or is interrupted.
+ * up to the moment a run fails or is interrupted. Traces get attached to bug reports: every line is scrubbed
+ * of the configured secrets and of credentials in URLs (`redactText`).
  */
 export function fileTrace(path: string, header: Record<string, unknown> = {}): AgentTrace {
   const started = Date.now();
-  writeFileSync(path, `${JSON.stringify({ type: "start", at: new Date(started).toISOString(), ...header })}\n`);
+  const line = (value: Record<string, unknown>) => `${redactText(JSON.stringify(value))}\n`;
+  writeFileSync(path, line({ type: "start", at: new Date(started).toISOString(), ...header }));
   return {
     write(event) {
-      appendFileSync(path, `${JSON.stringify({ ...event, t: Date.now() - started })}\n`);
+      appendFileSync(path, line({ ...event, t: Date.now() - started }));
     },
   };
 }

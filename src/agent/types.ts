@@ -116,6 +116,11 @@ export interface AgentTool {
   description: string;
   /** JSON Schema of the arguments. */
   parameters: Record<string, unknown>;
+  /**
+   * The MCP annotations the server declared (absent ones take MCP's defaults: may write, open world). They decide
+   * whether a call whose arguments were copied out of a document may run (`isContained` in tools.ts).
+   */
+  annotations?: { readOnlyHint?: boolean; destructiveHint?: boolean; openWorldHint?: boolean };
 }
 
 export interface ToolCallResult {

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { describeError, isMragError } from "../errors.js";
+import { redactText } from "../redact.js";
 import { VERSION } from "../version.js";
 import { registerAskCommand } from "./commands/ask.js";
 import { registerChatCommand } from "./commands/chat.js";
@@ -67,8 +68,9 @@ export async function runCli(argv: readonly string[]): Promise<number> {
       if (error.code === "commander.help") return 0;
       return 2;
     }
-    process.stderr.write(`mrag: ${describeError(error)}\n`);
-    if (!isMragError(error) && process.env.MRAG_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
+    process.stderr.write(`mrag: ${redactText(describeError(error))}\n`);
+    if (!isMragError(error) && process.env.MRAG_DEBUG)
+      process.stderr.write(`${redactText(String((error as Error).stack))}\n`);
     return isMragError(error) ? error.exitCode : 1;
   }
 }

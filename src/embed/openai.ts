@@ -1,5 +1,6 @@
 import OpenAI from "openai";
 import { EmbeddingError } from "../errors.js";
+import { redactUrl } from "../redact.js";
 import type { Embedder } from "./types.js";
 import { l2Normalize } from "./vector.js";
 
@@ -85,13 +86,15 @@ export class OpenAIEmbedder implements Embedder {
     const data = Array.isArray(response?.data) ? [...response.data] : [];
     if (data.length !== input.length) {
       throw new EmbeddingError(
-        `${this.#options.baseUrl} returned ${data.length} embeddings for ${input.length} inputs; is it an embeddings endpoint?`,
+        `${redactUrl(this.#options.baseUrl)} returned ${data.length} embeddings for ${input.length} inputs; is it an embeddings endpoint?`,
       );
     }
     data.sort((a, b) => a.index - b.index);
     return data.map((item) => {
       if (!Array.isArray(item.embedding) || item.embedding.length === 0) {
-        throw new EmbeddingError(`${this.#options.baseUrl} returned an embedding that is not a list of numbers`);
+        throw new EmbeddingError(
+          `${redactUrl(this.#options.baseUrl)} returned an embedding that is not a list of numbers`,
+        );
       }
       const vector = l2Normalize(Float32Array.from(item.embedding));
       if (this.#dimension > 0 && vector.length !== this.#dimension) {
@@ -104,7 +107,7 @@ export class OpenAIEmbedder implements Embedder {
   }
 
   #explain(error: unknown): EmbeddingError {
-    const where = `embeddings endpoint ${this.#options.baseUrl}`;
+    const where = `embeddings endpoint ${redactUrl(this.#options.baseUrl)}`;
     if (error instanceof OpenAI.APIConnectionTimeoutError) {
       return new EmbeddingError(`${where} timed out after ${this.#options.timeoutMs} ms (MRAG_EMBED_TIMEOUT_MS)`, {
         cause: error,

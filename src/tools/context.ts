@@ -45,7 +45,7 @@ export function createContext(config: MragConfig, options: { cwd?: string; logge
     cwd,
     logger,
     store() {
-      store ??= openStore(config.store, cwd);
+      store ??= openStore(config.store, cwd, { milvus: config.milvus, logger });
       return store;
     },
     embedder() {

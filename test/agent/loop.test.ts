@@ -149,8 +149,8 @@ describe("the agent loop against a scripted gpt-oss server and the real store", 
     expect(result.steps[0]?.toolCalls.map((c) => c.name)).toEqual(["search", "search"]);
     const tools = (server.requests[1]?.messages ?? []).filter((m) => m.role === "tool");
     expect(tools).toHaveLength(2);
-    // The first call's passages are numbered first.
-    expect(tools[0]?.content).toMatch(/^【1】/);
+    // The first call's passages are numbered first (inside the result's data fence).
+    expect(tools[0]?.content).toMatch(/^<<<mrag-data id=[0-9a-f]+>>>\n【1】/);
     expect(result.answer.citations).toHaveLength(1);
 
     const ollama = await setUp("ollama", (request, i) =>
@@ -308,7 +308,10 @@ describe("the agent loop against a scripted gpt-oss server and the real store", 
         const queries = ["Maximum Overdrive film", "Leland North Carolina town", "NFL season 1946 teams"];
         if (i < 3) return { toolCalls: [{ name: "search", arguments: { query: queries[i], k: 8 } }] };
         const tools = (request.messages ?? []).filter((m) => m.role === "tool");
-        expect(String(tools[0]?.content)).toMatch(/^\[condensed earlier result\] 【1】/);
+        // Condensed to its headers, still fenced (headings come from documents).
+        expect(String(tools[0]?.content)).toMatch(
+          /^\[condensed earlier result\]\n<<<mrag-data id=([0-9a-f]+)>>>\n【1】[^\n]*\n(?:【\d+】[^\n]*\n)*<<<end mrag-data id=\1>>>\n/,
+        );
         // The condensed result still names its passages, so the model can cite passage 1.
         return {
           toolCalls: [

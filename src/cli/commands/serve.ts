@@ -75,7 +75,10 @@ export function registerServeCommand(program: Command): void {
       });
       const { createContext } = await import("../../tools/context.js");
       const { resolveAllowedRoots } = await import("../../tools/roots.js");
-      const context = createContext(config);
+      const { createLogger } = await import("../../log.js");
+      const { redactingLogger } = await import("../../redact.js");
+      // A server logs what libraries and clients hand it (errors, stacks, URLs): never the configured secrets.
+      const context = createContext(config, { logger: redactingLogger(createLogger(config.logLevel)) });
       // A long-running server must outlive a stray rejection in a library callback: log it, keep serving.
       const onRejection = (reason: unknown) =>
         context.logger.error(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`);

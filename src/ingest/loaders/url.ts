@@ -1,8 +1,13 @@
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
 import { UsageError } from "../../errors.js";
 import type { SkippedSource } from "../types.js";
 import { type DetectedType, detectFileType } from "./filetypes.js";
 import { type LoadResult, loadBytes } from "./load.js";
-import { checkUrlTarget, type HostLookup } from "./ssrf.js";
+import { type HostLookup, pinnedLookup, type ResolvedAddress, resolveUrlTarget } from "./ssrf.js";
 
 export interface LoadUrlOptions {
   /** Whole request, body included. */
@@ -11,9 +16,15 @@ export interface LoadUrlOptions {
   maxBytes: number;
   /** Let the URL and its redirects reach loopback/private/link-local addresses (`ingest.allowPrivateUrls`). */
   allowPrivate: boolean;
-  /** DNS resolution for the SSRF check (tests inject a fake); defaults to node:dns. */
+  /**
+   * DNS resolution for the SSRF check (tests inject a fake); defaults to node:dns. It is asked once per hop:
+   * the connection goes to the addresses it answered, never to a second resolution.
+   */
   lookup?: HostLookup;
-  /** Replaces the SSRF check of every hop (tests); defaults to `checkUrlTarget` with allowPrivate and lookup. */
+  /**
+   * Replaces the SSRF check of every hop (tests); defaults to `resolveUrlTarget` with allowPrivate and lookup.
+   * A replacement returns no addresses, so its hops connect without pinning.
+   */
   checkTarget?: (url: URL) => Promise<void>;
 }
 
@@ -70,6 +81,88 @@ function failed(source: string, reason: SkippedSource["reason"], detail: string)
   return { source, reason, detail };
 }
 
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+
+function decoderFor(encoding: string): NodeJS.ReadWriteStream | undefined {
+  switch (encoding) {
+    case "gzip":
+    case "x-gzip":
+      return createGunzip();
+    case "deflate":
+      return createInflate();
+    case "br":
+      return createBrotliDecompress();
+    default:
+      return undefined;
+  }
+}
+
+/** The decoded body of `res` (fetch decodes gzip, deflate and br itself; node:http does not). */
+function decodedBody(res: IncomingMessage): Readable {
+  const encoding = String(res.headers["content-encoding"] ?? "identity")
+    .trim()
+    .toLowerCase();
+  if (encoding === "" || encoding === "identity") return res;
+  const decoder = decoderFor(encoding);
+  if (decoder === undefined) {
+    res.destroy();
+    throw new Error(`unsupported content encoding ${encoding}`);
+  }
+  res.on("error", (error) => (decoder as unknown as Readable).destroy(error));
+  return res.pipe(decoder) as unknown as Readable;
+}
+
+/**
+ * GET `url` over node:http(s) as a fetch `Response`. With `addresses`, the socket connects only to them
+ * (the SSRF check's answer) instead of resolving the host again; TLS still checks the certificate for the
+ * host name. No connection pooling, so no socket opened for another check is reused.
+ */
+function get(
+  url: URL,
+  options: { signal: AbortSignal; headers: Record<string, string>; addresses: ResolvedAddress[] | undefined },
+): Promise<Response> {
+  return new Promise<Response>((resolve, reject) => {
+    const requestOptions: RequestOptions = {
+      method: "GET",
+      headers: options.headers,
+      agent: false,
+      signal: options.signal,
+      ...(options.addresses ? { lookup: pinnedLookup(url.hostname, options.addresses) } : {}),
+    };
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+    const req = send(url, requestOptions, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status > 599) {
+        res.destroy();
+        reject(new Error(`the server answered with an invalid HTTP status ${status}`));
+        return;
+      }
+      const headers = new Headers();
+      for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
+        try {
+          headers.append(res.rawHeaders[i] as string, res.rawHeaders[i + 1] as string);
+        } catch {
+          // A header fetch would reject; the ones read here (type, length, location) are checked later.
+        }
+      }
+      const onAbort = () => res.destroy(options.signal.reason as Error);
+      options.signal.addEventListener("abort", onAbort, { once: true });
+      res.once("close", () => options.signal.removeEventListener("abort", onAbort));
+      try {
+        const body = NULL_BODY_STATUSES.has(status)
+          ? null
+          : (Readable.toWeb(decodedBody(res)) as WebReadableStream<Uint8Array> as ReadableStream<Uint8Array>);
+        if (body === null) res.resume();
+        resolve(new Response(body, { status, statusText: res.statusMessage ?? "", headers }));
+      } catch (error) {
+        reject(error);
+      }
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 function describeFetchError(error: unknown, timeoutMs: number): string {
   if (error instanceof Error) {
     if (error.name === "TimeoutError" || error.name === "AbortError") return `timed out after ${timeoutMs} ms`;
@@ -107,34 +200,38 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 export async function loadUrl(url: string, options: LoadUrlOptions): Promise<LoadResult> {
   const source = normalizeUrl(url);
   const signal = AbortSignal.timeout(options.timeoutMs);
-  const check =
-    options.checkTarget ??
-    ((target: URL) =>
-      checkUrlTarget(target, {
-        allowPrivate: options.allowPrivate,
-        ...(options.lookup ? { lookup: options.lookup } : {}),
-      }));
-  // Redirects are followed by hand so that every hop's target passes the SSRF check before it is fetched.
-  // The check resolves the host itself and fetch resolves it again: DNS rebinding between the two is not
-  // prevented yet (pinning the checked address for the connection is a follow-up).
+  const check = async (target: URL): Promise<ResolvedAddress[] | undefined> => {
+    if (options.checkTarget) {
+      await options.checkTarget(target);
+      return undefined;
+    }
+    return resolveUrlTarget(target, {
+      allowPrivate: options.allowPrivate,
+      ...(options.lookup ? { lookup: options.lookup } : {}),
+    });
+  };
+  // Redirects are followed by hand so that every hop's target passes the SSRF check before it is fetched,
+  // and each hop connects to the addresses its check approved (DNS rebinding cannot slip in between).
   let current = new URL(source);
   let response: Response;
   for (let hop = 0; ; hop++) {
     // A refusal names the URL itself; other errors of a redirect hop get it added.
     const hopName = hop === 0 ? "" : `redirect ${hop}: `;
     const where = hop === 0 ? "" : `redirect ${hop} to ${current.href}: `;
+    let addresses: ResolvedAddress[] | undefined;
     try {
-      await untilAborted(check(current), signal);
+      addresses = await untilAborted(check(current), signal);
     } catch (error) {
       if (error instanceof UsageError) return failed(source, "fetch-failed", `${hopName}${error.message}`);
       return failed(source, "fetch-failed", `${where}${describeFetchError(error, options.timeoutMs)}`);
     }
     try {
-      response = await fetch(current, {
+      response = await get(current, {
         signal,
-        redirect: "manual",
+        addresses,
         headers: {
           accept: "text/html, text/markdown, text/plain, application/pdf, application/json;q=0.9, */*;q=0.1",
+          "accept-encoding": "gzip, deflate, br",
           "user-agent": "mrag",
         },
       });

@@ -71,6 +71,7 @@ export class MilvusCollection implements Collection {
   private readonly layout: CollectionLayout;
   private readonly ctx: MilvusCollectionContext;
   private readonly metric: string;
+  private readonly indexType: string;
   /** The Milvus collection name (mrag's name with `-` mapped to `_`). */
   private readonly physical: string;
 
@@ -78,13 +79,14 @@ export class MilvusCollection implements Collection {
     meta: CollectionMeta,
     physical: string,
     layout: CollectionLayout,
-    metric: string,
+    index: { metric: string; indexType: string },
     ctx: MilvusCollectionContext,
   ) {
     this.meta = meta;
     this.physical = physical;
     this.layout = layout;
-    this.metric = metric;
+    this.metric = index.metric;
+    this.indexType = index.indexType;
     this.ctx = ctx;
   }
 
@@ -452,7 +454,7 @@ export class MilvusCollection implements Collection {
       modelId: this.meta.modelId,
       dimension: this.meta.dimension,
       lastIngestAt: chunks === 0 ? null : last,
-      indexes: { vector: `AUTOINDEX/${this.metric}`, fts: this.layout.bm25 ? "BM25" : false },
+      indexes: { vector: `${this.indexType}/${this.metric}`, fts: this.layout.bm25 ? "BM25" : false },
     };
   }
 

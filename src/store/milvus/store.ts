@@ -168,14 +168,14 @@ export class MilvusStore implements Store {
           `${layout.dimension}-d vectors come from ${options.modelId}. If they do not, search results will be meaningless.`,
       );
     }
-    const metric = await this.ready(physical);
+    const index = await this.ready(physical);
     const meta: CollectionMeta = {
       name,
       modelId: layout.modelId ?? options.modelId,
       dimension: layout.dimension,
       createdAt: layout.createdAt,
     };
-    return new MilvusCollection(meta, physical, layout, metric, {
+    return new MilvusCollection(meta, physical, layout, index, {
       client: this.client,
       errors: this.errors,
       consistency: this.options.consistency ?? "Strong",
@@ -231,12 +231,13 @@ export class MilvusStore implements Store {
    * Make sure the collection is loaded before the first search (loading waits for indexes) and return the
    * dense index's metric. Waits at most the configured timeout.
    */
-  private async ready(physical: string): Promise<string> {
+  private async ready(physical: string): Promise<{ metric: string; indexType: string }> {
     const indexes = await this.errors
       .call(`describing indexes of "${physical}"`, () => this.client.describeIndex({ collection_name: physical }))
       .catch(() => undefined);
     const dense = indexes?.index_descriptions?.find((d) => d.field_name === this.fields.dense);
     const metric = dense?.params?.find((p) => p.key === "metric_type")?.value;
+    const indexType = dense?.params?.find((p) => p.key === "index_type")?.value;
     if (!dense) {
       throw new StoreError(
         `collection "${physical}" in ${this.location} has no index on its vector field "${this.fields.dense}"; ` +
@@ -264,7 +265,10 @@ export class MilvusStore implements Store {
         await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
       }
     }
-    return typeof metric === "string" && metric !== "" ? metric.toUpperCase() : "COSINE";
+    return {
+      metric: typeof metric === "string" && metric !== "" ? metric.toUpperCase() : "COSINE",
+      indexType: typeof indexType === "string" && indexType !== "" ? indexType : "AUTOINDEX",
+    };
   }
 
   async close(): Promise<void> {

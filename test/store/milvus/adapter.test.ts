@@ -174,6 +174,7 @@ describe("Milvus store adapter", () => {
     const hits = await c.search({ mode: "dense", k: 3, vector: unitVector(DIM, prng(1)) });
     expect(hits.map((h) => h.chunk.source).sort()).toEqual([0, 1, 2].map((i) => `https://example.com/${i}`));
     expect(hits[0]!.chunk.text).toMatch(/^external row/);
+    expect(await c.stats()).toMatchObject({ chunks: 3, sources: 3, indexes: { vector: "HNSW/COSINE", fts: false } });
     expect((await c.getByIds(["row-1"]))[0]).toMatchObject({
       id: "row-1",
       source: "https://example.com/1",

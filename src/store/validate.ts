@@ -8,6 +8,7 @@ import {
   SearchFilterSchema,
   type SearchMode,
   type SearchRequest,
+  type SourceReplacement,
 } from "./types.js";
 
 /**
@@ -137,5 +138,47 @@ export function validateChunks(chunks: readonly ChunkRecord[], dimension: number
       throw new UsageError(`${where}: headingPath must be an array of strings`);
     }
     if (!Number.isFinite(c.ingestedAt)) throw new UsageError(`${where}: ingestedAt must be epoch milliseconds`);
+  }
+}
+
+/**
+ * Check a `replaceSources` call: each source named once and non-empty, every chunk valid (via `validateChunk`,
+ * the store's own checks) and belonging to the source it replaces, no chunk id twice. Returns all chunks.
+ */
+export function validateReplacements(
+  replacements: readonly SourceReplacement[],
+  validate: (chunks: readonly ChunkRecord[]) => void,
+): ChunkRecord[] {
+  const sources = new Set<string>();
+  const ids = new Set<string>();
+  const chunks: ChunkRecord[] = [];
+  for (const r of replacements) {
+    if (typeof r.source !== "string" || r.source === "") throw new UsageError("replacement source must be non-empty");
+    if (sources.has(r.source)) throw new UsageError(`source ${JSON.stringify(r.source)} is listed twice`);
+    sources.add(r.source);
+    validate(r.chunks);
+    for (const c of r.chunks) {
+      if (c.source !== r.source) {
+        throw new UsageError(
+          `chunk ${JSON.stringify(c.id)} has source ${JSON.stringify(c.source)} but replaces ${JSON.stringify(r.source)}`,
+        );
+      }
+      if (ids.has(c.id)) throw new UsageError(`chunk id ${JSON.stringify(c.id)} appears twice`);
+      ids.add(c.id);
+      chunks.push(c);
+    }
+  }
+  return chunks;
+}
+
+/** `before` and `after` of a neighbours call: integers from 0 to 1000. */
+export function validateNeighbourCounts(before: number, after: number): void {
+  for (const [name, value] of [
+    ["before", before],
+    ["after", after],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 0 || value > 1000) {
+      throw new UsageError(`${name} must be an integer from 0 to 1000 (got ${String(value)})`);
+    }
   }
 }

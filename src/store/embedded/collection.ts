@@ -13,7 +13,13 @@ import type {
   SourceReplacement,
   StoredChunk,
 } from "../types.js";
-import { type ValidSearch, validateChunks, validateSearchRequest } from "../validate.js";
+import {
+  type ValidSearch,
+  validateChunks,
+  validateNeighbourCounts,
+  validateReplacements,
+  validateSearchRequest,
+} from "../validate.js";
 import { compileSearchFilter, eq, inList, startsWith } from "./filter.js";
 import { CHUNK_COLUMNS, chunksToArrow, numberColumn, rowToChunk, stringColumn, stringListColumn } from "./schema.js";
 
@@ -164,25 +170,8 @@ export class EmbeddedCollection implements Collection {
 
   async replaceSources(replacements: readonly SourceReplacement[]): Promise<void> {
     if (replacements.length === 0) return;
-    const sources = new Set<string>();
-    const ids = new Set<string>();
-    const chunks: ChunkRecord[] = [];
-    for (const r of replacements) {
-      if (typeof r.source !== "string" || r.source === "") throw new UsageError("replacement source must be non-empty");
-      if (sources.has(r.source)) throw new UsageError(`source ${JSON.stringify(r.source)} is listed twice`);
-      sources.add(r.source);
-      validateChunks(r.chunks, this.meta.dimension, this.meta.name);
-      for (const c of r.chunks) {
-        if (c.source !== r.source) {
-          throw new UsageError(
-            `chunk ${JSON.stringify(c.id)} has source ${JSON.stringify(c.source)} but replaces ${JSON.stringify(r.source)}`,
-          );
-        }
-        if (ids.has(c.id)) throw new UsageError(`chunk id ${JSON.stringify(c.id)} appears twice`);
-        ids.add(c.id);
-        chunks.push(c);
-      }
-    }
+    const chunks = validateReplacements(replacements, (c) => validateChunks(c, this.meta.dimension, this.meta.name));
+    const sources = new Set(replacements.map((r) => r.source));
     // One merge-insert is one commit: readers see all old chunks of these sources or all new ones.
     await this.write("replacing sources", async () => {
       await this.table
@@ -253,14 +242,7 @@ export class EmbeddedCollection implements Collection {
     after: number,
   ): Promise<{ before: StoredChunk[]; after: StoredChunk[] }> {
     this.ctx.assertOpen();
-    for (const [name, value] of [
-      ["before", before],
-      ["after", after],
-    ] as const) {
-      if (!Number.isInteger(value) || value < 0 || value > 1000) {
-        throw new UsageError(`${name} must be an integer from 0 to 1000 (got ${String(value)})`);
-      }
-    }
+    validateNeighbourCounts(before, after);
     return this.guard("reading neighbours", () =>
       this.consistentRead(async () => {
         const [anchor] = await this.readByIds([id]);

@@ -14,7 +14,7 @@ import type {
   SourceReplacement,
   StoredChunk,
 } from "../types.js";
-import { validateChunks, validateSearchRequest } from "../validate.js";
+import { validateChunks, validateNeighbourCounts, validateReplacements, validateSearchRequest } from "../validate.js";
 import { isMessageTooLarge, type MilvusErrors } from "./connection.js";
 import { and, compileSearchFilter, eq, inList, milvusString, startsWith } from "./expr.js";
 import { type FieldKey, outputFields } from "./fields.js";
@@ -283,23 +283,7 @@ export class MilvusCollection implements Collection {
    */
   async replaceSources(replacements: readonly SourceReplacement[]): Promise<void> {
     if (replacements.length === 0) return;
-    const sources = new Set<string>();
-    const ids = new Set<string>();
-    for (const r of replacements) {
-      if (typeof r.source !== "string" || r.source === "") throw new UsageError("replacement source must be non-empty");
-      if (sources.has(r.source)) throw new UsageError(`source ${JSON.stringify(r.source)} is listed twice`);
-      sources.add(r.source);
-      this.checkWritable(r.chunks);
-      for (const c of r.chunks) {
-        if (c.source !== r.source) {
-          throw new UsageError(
-            `chunk ${JSON.stringify(c.id)} has source ${JSON.stringify(c.source)} but replaces ${JSON.stringify(r.source)}`,
-          );
-        }
-        if (ids.has(c.id)) throw new UsageError(`chunk id ${JSON.stringify(c.id)} appears twice`);
-        ids.add(c.id);
-      }
-    }
+    validateReplacements(replacements, (chunks) => this.checkWritable(chunks));
     await this.ctx.withWriteLock(async () => {
       for (const r of replacements) {
         const before = await this.idsOfSource(r.source);
@@ -364,14 +348,7 @@ export class MilvusCollection implements Collection {
     before: number,
     after: number,
   ): Promise<{ before: StoredChunk[]; after: StoredChunk[] }> {
-    for (const [name, value] of [
-      ["before", before],
-      ["after", after],
-    ] as const) {
-      if (!Number.isInteger(value) || value < 0 || value > 1000) {
-        throw new UsageError(`${name} must be an integer from 0 to 1000 (got ${String(value)})`);
-      }
-    }
+    validateNeighbourCounts(before, after);
     const [anchor] = await this.getByIds([id]);
     if (!anchor) throw new UsageError(`no chunk with id ${JSON.stringify(id)} in collection "${this.meta.name}"`);
     if (!this.has("position") || (before === 0 && after === 0)) return { before: [], after: [] };

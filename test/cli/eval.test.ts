@@ -125,7 +125,9 @@ describe("mrag eval agent", () => {
         const index = QUESTIONS.findIndex((q) => q.question === question);
         const content = String(tool.content);
         const first = /【(\d+)】\s+(\S+?):/.exec(content);
-        const text = content.split("\n").find((l) => l && !l.startsWith("【") && !l.startsWith("id:") && !l.startsWith("<<<")) ?? "";
+        const text =
+          content.split("\n").find((l) => l && !l.startsWith("【") && !l.startsWith("id:") && !l.startsWith("<<<")) ??
+          "";
         return {
           toolCalls: [
             {

@@ -24,7 +24,14 @@ async function listTs(dir: string): Promise<string[]> {
  */
 export async function transpileStoreForChildren(): Promise<string> {
   const out = join(repo, "node_modules", ".cache", `mrag-store-test-${process.pid}-${Date.now()}`);
-  const files = [join(repo, "src", "errors.ts"), ...(await listTs(join(repo, "src", "store")))];
+  // The store layer and what it may import: errors, log, redaction and the config schema (one layer down).
+  const files = [
+    join(repo, "src", "errors.ts"),
+    join(repo, "src", "log.ts"),
+    join(repo, "src", "redact.ts"),
+    ...(await listTs(join(repo, "src", "config"))),
+    ...(await listTs(join(repo, "src", "store"))),
+  ];
   for (const file of files) {
     const source = await readFile(file, "utf8");
     const { outputText } = ts.transpileModule(source, {

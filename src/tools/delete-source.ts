@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { defineTool } from "./tool.js";
+import { noNul } from "./validation.js";
 
 const LISTED = 50;
 
@@ -9,12 +10,14 @@ export const DeleteSourceInputSchema = z
       .string()
       .min(1, "source must not be empty")
       .max(4096)
+      .refine(...noNul("source"))
       .optional()
       .describe("Exact source id to delete (as shown by list_sources or search hits)."),
     prefix: z
       .string()
       .min(1, "prefix must not be empty: deleting everything is not offered over MCP (use `mrag delete --all`)")
       .max(4096)
+      .refine(...noNul("prefix"))
       .optional()
       .describe("Delete every source whose id starts with this, e.g. 'docs/old/'."),
   })

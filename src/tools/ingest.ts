@@ -13,6 +13,7 @@ import {
 import type { MragContext } from "./context.js";
 import { checkAllowedPath, resolveAllowedRoots } from "./roots.js";
 import { defineTool } from "./tool.js";
+import { noNul } from "./validation.js";
 
 export interface IngestOperation {
   inputs: string[];
@@ -123,7 +124,13 @@ export const IngestInputSchema = z
       .optional()
       .describe("Documents given inline, each with a source name."),
     tags: z
-      .array(z.string().min(1, "tags are not empty").max(128, "tags are at most 128 characters"))
+      .array(
+        z
+          .string()
+          .min(1, "tags are not empty")
+          .max(128, "tags are at most 128 characters")
+          .refine(...noNul("tags")),
+      )
       .max(64, "at most 64 tags")
       .optional()
       .describe("Tags for every chunk of these sources (search can filter on them)."),
@@ -222,6 +229,17 @@ export const ingestTool = defineTool({
       paths.push(await checkAllowedPath(p, `paths[${i}]`, roots, context.cwd));
     }
     const urls = input.urls ?? [];
+    // Inline texts obey the same size cap as files; over stdio no body limit would stop a huge one.
+    const maxBytes = context.config.ingest.maxFileBytes;
+    for (const [i, t] of (input.texts ?? []).entries()) {
+      const bytes = Buffer.byteLength(t.text, "utf8");
+      if (bytes > maxBytes) {
+        throw new UsageError(
+          `texts[${i}].text is ${bytes} bytes, over the ingest limit of ${maxBytes} (ingest.maxFileBytes); ` +
+            "split it into several texts or raise MRAG_MAX_FILE_BYTES",
+        );
+      }
+    }
     const texts = (input.texts ?? []).map((t) => ({ source: inlineSourceId(t.source), text: t.text }));
     let last = -1;
     const summary = await runIngest(context, {

@@ -4,7 +4,7 @@ import type { StoredChunk } from "../store/types.js";
 import type { MragContext } from "./context.js";
 import { lineRange } from "./format.js";
 import { defineTool, outputBudgetChars } from "./tool.js";
-import { boundedInt } from "./validation.js";
+import { boundedInt, noNul } from "./validation.js";
 
 export const READ_MAX_IDS = 20;
 export const READ_MAX_NEIGHBOURS = 10;
@@ -21,7 +21,13 @@ const lineNumber = (field: string) =>
 export const ReadInputSchema = z
   .object({
     ids: z
-      .array(z.string().min(1, "chunk ids are not empty").max(256, "not a chunk id: too long"))
+      .array(
+        z
+          .string()
+          .min(1, "chunk ids are not empty")
+          .max(256, "not a chunk id: too long")
+          .refine(...noNul("chunk ids")),
+      )
       .min(1, "pass at least one chunk id")
       .max(READ_MAX_IDS, `at most ${READ_MAX_IDS} ids per call`)
       .optional()
@@ -36,6 +42,7 @@ export const ReadInputSchema = z
       .string()
       .min(1, "source must not be empty")
       .max(4096)
+      .refine(...noNul("source"))
       .optional()
       .describe("A source id (as in hits or list_sources): read the source itself, optionally a line range."),
     line_start: lineNumber("line_start").optional().describe("With source: first line wanted (default 1)."),

@@ -4,7 +4,7 @@ import type { MragContext } from "./context.js";
 import { lineRange } from "./format.js";
 import { makeSnippet } from "./snippet.js";
 import { defineTool, outputBudgetChars } from "./tool.js";
-import { boundedInt, explainInvalid } from "./validation.js";
+import { boundedInt, explainInvalid, noNul } from "./validation.js";
 
 export const SEARCH_MAX_K = 50;
 export const SNIPPET_MAX_CHARS = 4000;
@@ -22,9 +22,18 @@ export const SearchInputSchema = z
       .enum(SEARCH_MODES)
       .default("hybrid")
       .describe("hybrid (default: meaning + exact words), dense (meaning only) or keyword (BM25, exact words)."),
-    filter: SearchFilterSchema.optional().describe(
-      "Narrow the search: sourcePrefix (e.g. 'docs/api/'), tags (any of), fileTypes (any of).",
-    ),
+    filter: SearchFilterSchema.superRefine((filter, ctx) => {
+      const [prefixOk, prefixMessage] = noNul("sourcePrefix");
+      if (filter.sourcePrefix !== undefined && !prefixOk(filter.sourcePrefix)) {
+        ctx.addIssue({ code: "custom", path: ["sourcePrefix"], message: prefixMessage });
+      }
+      const [tagOk, tagMessage] = noNul("tags");
+      for (const [i, tag] of (filter.tags ?? []).entries()) {
+        if (!tagOk(tag)) ctx.addIssue({ code: "custom", path: ["tags", i], message: tagMessage });
+      }
+    })
+      .optional()
+      .describe("Narrow the search: sourcePrefix (e.g. 'docs/api/'), tags (any of), fileTypes (any of)."),
     snippet_chars: boundedInt("snippet_chars", 0, SNIPPET_MAX_CHARS)
       .default(DEFAULT_SNIPPET_CHARS)
       .describe(`Characters of text per hit, around the first query word found (default ${DEFAULT_SNIPPET_CHARS}).`),

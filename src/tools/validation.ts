@@ -29,6 +29,14 @@ function formatPath(path: readonly PropertyKey[]): string {
     .join("");
 }
 
+/**
+ * A string argument that ends up in a store filter: NUL is refused up front, because no source id, tag or chunk
+ * id contains one and a store cannot put it in a filter literal (LanceDB's would throw).
+ */
+export function noNul(field: string) {
+  return [(value: string) => !value.includes("\u0000"), `${field} must not contain NUL characters`] as const;
+}
+
 /** A whole-number argument with one message for every way it can be out of range. */
 export function boundedInt(field: string, min: number, max: number) {
   const range = `${field} must be between ${min} and ${max}`;

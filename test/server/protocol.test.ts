@@ -335,6 +335,11 @@ describe("MCP protocol over the SDK client", () => {
       ["ingest", { urls: ["file:///etc/passwd"] }, [/urls\[0\]/, /http:\/\/ or https:\/\//]],
       ["ingest", {}, [/paths:/, /pass paths, urls or texts/]],
       ["ingest", { texts: [FLUX, { ...FLUX, source: "inline:notes/flux.md" }] }, [/texts\[1\]\.source/, /own/]],
+      [
+        "ingest",
+        { texts: [{ source: "huge", text: "x".repeat(10 * 1024 * 1024 + 1) }] },
+        [/texts\[0\]\.text is 10485761 bytes/, /ingest\.maxFileBytes/, /split it/],
+      ],
       ["delete_source", {}, [/source:/, /pass source or prefix/]],
       ["delete_source", { source: "a", prefix: "b" }, [/prefix:/, /not both/]],
       ["no_such_tool", {}, [/unknown tool "no_such_tool"/, /available tools: search/]],

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { UsageError } from "../../src/errors.js";
 import { and, compileSearchFilter, eq, inList, sqlString, startsWith } from "../../src/store/embedded/filter.js";
 
 describe("LanceDB filter compilation", () => {
@@ -7,7 +8,7 @@ describe("LanceDB filter compilation", () => {
     expect(sqlString("a' OR 1=1 --")).toBe("'a'' OR 1=1 --'");
     expect(sqlString("back\\slash")).toBe("'back\\slash'");
     expect(sqlString("100%_done")).toBe("'100%_done'");
-    expect(() => sqlString("nul\u0000")).toThrow(RangeError);
+    expect(() => sqlString("nul\u0000")).toThrow(UsageError);
   });
 
   it("builds equality, IN, literal prefix and AND clauses", () => {

@@ -1,3 +1,4 @@
+import { UsageError } from "../../errors.js";
 import type { SearchFilter } from "../types.js";
 
 /**
@@ -11,7 +12,7 @@ import type { SearchFilter } from "../types.js";
 export function sqlString(value: string): string {
   if (value.includes("\u0000")) {
     // A NUL cannot be written into a DataFusion literal reliably; no source id or tag contains one.
-    throw new RangeError("filter values cannot contain NUL characters");
+    throw new UsageError("filter values cannot contain NUL characters; remove them from the source, prefix or tag");
   }
   return `'${value.replaceAll("'", "''")}'`;
 }

@@ -17,20 +17,27 @@ export function userEnv(extra: Record<string, string> = {}): Record<string, stri
   return { ...env, ...extra };
 }
 
-/** Run the built CLI (`bin/mrag.js` -> `dist/`) as a user would, with no inherited MRAG_* settings. */
-export function runMrag(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
+/**
+ * Run the built CLI (`bin/mrag.js` -> `dist/`) as a user would, with no inherited MRAG_* settings. With
+ * `input`, that text is piped to stdin and then closed (like `echo ... | mrag chat`); otherwise stdin is empty.
+ */
+export function runMrag(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; input?: string },
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MRAG_BIN, ...args], {
       cwd: options.cwd,
       env: userEnv(options.env),
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
+    if (options.input !== undefined) child.stdin?.end(options.input);
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
+    child.stdout?.on("data", (d: Buffer) => {
       stdout += d.toString();
     });
-    child.stderr.on("data", (d: Buffer) => {
+    child.stderr?.on("data", (d: Buffer) => {
       stderr += d.toString();
     });
     child.on("error", reject);

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { type CliResult, MRAG_BIN, userEnv } from "../helpers/cli.js";
+import { MRAG_BIN, userEnv } from "../helpers/cli.js";
 
 /**
  * Helpers for the reliability suite: spawning the built CLI with input, running `mrag serve --http` as a
@@ -11,31 +11,6 @@ import { type CliResult, MRAG_BIN, userEnv } from "../helpers/cli.js";
 /** A secret value nobody could produce by accident, so finding it anywhere proves a leak. */
 export function distinctiveSecret(label: string): string {
   return `${label}-${randomBytes(12).toString("hex")}`;
-}
-
-/** Run the built CLI with `input` on stdin (then EOF), like a user piping into `mrag chat`. */
-export function runMragWithInput(
-  args: string[],
-  options: { cwd: string; env?: Record<string, string>; input?: string },
-): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MRAG_BIN, ...args], {
-      cwd: options.cwd,
-      env: userEnv(options.env),
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? "");
-  });
 }
 
 export interface ServeProcess {

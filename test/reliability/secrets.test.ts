@@ -8,7 +8,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { redactText, redactUrl, redactValue } from "../../src/redact.js";
 import { type CliResult, runMrag } from "../helpers/cli.js";
-import { distinctiveSecret, runMragWithInput, startServe } from "./access-helpers.js";
+import { distinctiveSecret, startServe } from "./access-helpers.js";
 
 /**
  * Issue 7 item 5: tokens and API keys never appear in logs, traces or error messages. Real commands of the
@@ -221,7 +221,7 @@ describe("secrets and the LLM server (mrag ask / chat)", () => {
   it("mrag chat writes the failed turn to its trace without the key", async () => {
     const cwd = workdir("chat-401");
     const trace = path.join(cwd, "chat.jsonl");
-    const result = await runMragWithInput(["chat", "--trace", trace], {
+    const result = await runMrag(["chat", "--trace", trace], {
       cwd,
       env: { ...SECRET_ENV, MRAG_LLM_BASE_URL: `${llmBase}/unauth/v1` },
       input: "what is milvus?\n",

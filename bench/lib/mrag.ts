@@ -170,7 +170,7 @@ function timedCollection(inner: Collection, t: CallTimings): Collection {
     getByIds: (ids) => timed(() => inner.getByIds(ids), read),
     neighbours: (id, before, after) => timed(() => inner.neighbours(id, before, after), read),
     getSource: (source) => timed(() => inner.getSource(source), read),
-    exportSource: (source) => timed(() => inner.exportSource(source), read),
+    exportSources: (sources) => timed(() => inner.exportSources(sources), read),
     listSources: (options) => timed(() => inner.listSources(options), read),
     stats: () => timed(() => inner.stats(), read),
     search: (request: SearchRequest) => timed(() => inner.search(request), read),

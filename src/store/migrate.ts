@@ -20,8 +20,6 @@ import type { Collection, CollectionMeta, SourceInfo, SourceReplacement, Store }
 /** Chunks per `replaceSources` call: small sources are grouped up to this; a larger source goes alone. */
 export const DEFAULT_MIGRATE_BATCH_CHUNKS = 1000;
 export const MAX_MIGRATE_BATCH_CHUNKS = 100_000;
-/** Sources exported at once while filling a batch (reads on the source store overlap). */
-const EXPORT_CONCURRENCY = 4;
 
 export interface MigrateOptions {
   /** Only these collections of the source store (default: all of them). */
@@ -257,18 +255,13 @@ function batches(sources: readonly SourceInfo[], limit: number): SourceInfo[][] 
 }
 
 async function exportBatch(collection: Collection, sources: readonly SourceInfo[]): Promise<SourceReplacement[]> {
-  const out: SourceReplacement[] = new Array(sources.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < sources.length) {
-      const i = next++;
-      const source = sources[i]!.source;
-      out[i] = { source, chunks: await collection.exportSource(source) };
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(EXPORT_CONCURRENCY, sources.length) }, worker));
-  // A source deleted from the source store since the plan: nothing to copy (an empty replacement would delete).
-  return out.filter((r) => r.chunks.length > 0);
+  const exported = await collection.exportSources(sources.map((s) => s.source));
+  // A source deleted from the source store since the plan has no entry: nothing to copy (an empty replacement
+  // would delete it in the destination).
+  return sources.flatMap(({ source }) => {
+    const chunks = exported.get(source);
+    return chunks && chunks.length > 0 ? [{ source, chunks }] : [];
+  });
 }
 
 function compareSources(expected: readonly SourceInfo[], found: readonly SourceInfo[]): SourceMismatch[] {

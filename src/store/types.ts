@@ -128,8 +128,11 @@ export interface Collection {
   neighbours(id: string, before: number, after: number): Promise<{ before: StoredChunk[]; after: StoredChunk[] }>;
   /** All chunks of one source in position order. */
   getSource(source: string): Promise<StoredChunk[]>;
-  /** All chunks of one source in position order, with their vectors (for `mrag migrate`; no re-embedding). */
-  exportSource(source: string): Promise<ChunkRecord[]>;
+  /**
+   * Every chunk of the given sources with its vector, per source in position order; sources with no chunks
+   * are absent from the map. One read for many sources (`mrag migrate` copies without re-embedding).
+   */
+  exportSources(sources: readonly string[]): Promise<Map<string, ChunkRecord[]>>;
   listSources(options?: { prefix?: string }): Promise<SourceInfo[]>;
   stats(): Promise<CollectionStats>;
   search(request: SearchRequest): Promise<SearchHit[]>;

@@ -140,10 +140,16 @@ export function runStoreContract(
         expect(await c.getSource("docs/missing.md")).toEqual([]);
       });
 
-      it("exportSource returns every chunk of a source in position order with its vector", async () => {
+      it("exportSources returns every chunk of each source in position order with its vector", async () => {
         const chunks = makeSource("docs/e.md", 4, DIM, { tags: ["x"] });
-        await c.replaceSources([{ source: "docs/e.md", chunks: [...chunks].reverse() }]);
-        const got = await c.exportSource("docs/e.md");
+        const other = makeSource("docs/f.md", 2, DIM);
+        await c.replaceSources([
+          { source: "docs/e.md", chunks: [...chunks].reverse() },
+          { source: "docs/f.md", chunks: other },
+        ]);
+        const exported = await c.exportSources(["docs/e.md", "docs/none.md", "docs/f.md"]);
+        expect([...exported.keys()].sort()).toEqual(["docs/e.md", "docs/f.md"]);
+        const got = exported.get("docs/e.md")!;
         expect(got.map((x) => x.position)).toEqual([0, 1, 2, 3]);
         for (const [i, record] of got.entries()) {
           const { vector, ...rest } = record;
@@ -152,7 +158,8 @@ export function runStoreContract(
           expect(vector).toBeInstanceOf(Float32Array);
           expect(Array.from(vector)).toEqual(Array.from(want));
         }
-        expect(await c.exportSource("docs/none.md")).toEqual([]);
+        expect(exported.get("docs/f.md")!.map((x) => x.id)).toEqual(other.map((x) => x.id));
+        expect((await c.exportSources([])).size).toBe(0);
       });
 
       it("replacing a source with fewer, then more chunks leaves exactly the new ones (no duplicates)", async () => {

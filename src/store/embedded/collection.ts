@@ -275,16 +275,25 @@ export class EmbeddedCollection implements Collection {
     });
   }
 
-  exportSource(source: string): Promise<ChunkRecord[]> {
-    return this.guard("exporting a source", async () => {
-      const rows = await this.table
-        .query()
-        .where(eq("source", source))
-        .select([...CHUNK_COLUMNS, "vector"])
-        .toArray();
-      return rows
-        .map((row) => ({ ...rowToChunk(row), vector: Float32Array.from(row.vector as ArrayLike<number>) }))
-        .sort((a, b) => a.position - b.position);
+  exportSources(sources: readonly string[]): Promise<Map<string, ChunkRecord[]>> {
+    return this.guard("exporting sources", async () => {
+      const bySource = new Map<string, ChunkRecord[]>();
+      const wanted = [...new Set(sources)];
+      for (let i = 0; i < wanted.length; i += ID_BATCH) {
+        const rows = await this.table
+          .query()
+          .where(inList("source", wanted.slice(i, i + ID_BATCH)))
+          .select([...CHUNK_COLUMNS, "vector"])
+          .toArray();
+        for (const row of rows) {
+          const chunk = { ...rowToChunk(row), vector: Float32Array.from(row.vector as ArrayLike<number>) };
+          const list = bySource.get(chunk.source);
+          if (list) list.push(chunk);
+          else bySource.set(chunk.source, [chunk]);
+        }
+      }
+      for (const list of bySource.values()) list.sort((a, b) => a.position - b.position);
+      return bySource;
     });
   }
 

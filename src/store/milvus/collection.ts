@@ -371,11 +371,20 @@ export class MilvusCollection implements Collection {
     return rows.map((r) => this.rowToChunk(r)).sort((a, b) => a.position - b.position);
   }
 
-  async exportSource(source: string): Promise<ChunkRecord[]> {
-    const rows = await this.scan(eq(this.f.source, source), outputFields(this.f, this.layout.present, true));
-    return rows
-      .map((r) => ({ ...this.rowToChunk(r), vector: Float32Array.from(r[this.f.dense] as ArrayLike<number>) }))
-      .sort((a, b) => a.position - b.position);
+  async exportSources(sources: readonly string[]): Promise<Map<string, ChunkRecord[]>> {
+    const bySource = new Map<string, ChunkRecord[]>();
+    const wanted = [...new Set(sources)];
+    const fields = outputFields(this.f, this.layout.present, true);
+    for (let i = 0; i < wanted.length; i += ID_BATCH) {
+      for (const row of await this.scan(inList(this.f.source, wanted.slice(i, i + ID_BATCH)), fields)) {
+        const chunk = { ...this.rowToChunk(row), vector: Float32Array.from(row[this.f.dense] as ArrayLike<number>) };
+        const list = bySource.get(chunk.source);
+        if (list) list.push(chunk);
+        else bySource.set(chunk.source, [chunk]);
+      }
+    }
+    for (const list of bySource.values()) list.sort((a, b) => a.position - b.position);
+    return bySource;
   }
 
   async listSources(options?: { prefix?: string }): Promise<SourceInfo[]> {

@@ -1,4 +1,5 @@
-import { readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, readFile } from "node:fs/promises";
 import type { Embedder } from "../embed/types.js";
 import { IngestError, UsageError } from "../errors.js";
 import type { ChunkRecord, Collection, SourceReplacement } from "../store/types.js";
@@ -8,6 +9,15 @@ import { detectFileType, loadBytes, loadUrl } from "./loaders/index.js";
 import type { ChunkingOptions, LoadedDocument, SkippedSource, TextChunk } from "./types.js";
 import { discoverFiles } from "./walk.js";
 
+/** Read a file, refusing (ELOOP) when it has become a symlink since the walk found it. */
+async function readFileNoFollow(absPath: string): Promise<Buffer> {
+  const handle = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+}
 export interface IngestRequest {
   /** Files, folders and http(s) URLs, as the user typed them. */
   inputs: string[];
@@ -197,7 +207,7 @@ export async function ingestSources(
     progress({ phase: "ingest", done, total, source: file.source });
     let bytes: Buffer;
     try {
-      bytes = await readFile(file.absPath);
+      bytes = file.walked ? await readFileNoFollow(file.absPath) : await readFile(file.absPath);
     } catch (error) {
       summary.skipped.push({ source: file.source, reason: "unreadable", detail: (error as Error).message });
       seen.add(file.source);

@@ -38,6 +38,11 @@ export interface DiscoveredFile {
   /** Source id: POSIX path relative to cwd when inside it, else the absolute POSIX path. */
   source: string;
   size: number;
+  /**
+   * Found by walking a folder (not named by the caller). Walks never follow symlinks, so such a file must still
+   * not be one when it is read: a file swapped for a link after the walk could point outside the roots.
+   */
+  walked: boolean;
 }
 
 export interface Discovery {
@@ -182,13 +187,13 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
   const addSkip = (s: SkippedSource) => {
     if (!skipped.has(s.source)) skipped.set(s.source, s);
   };
-  const addFile = (absPath: string, size: number) => {
+  const addFile = (absPath: string, size: number, walked: boolean) => {
     const source = sourceIdForPath(absPath, cwd);
     if (size > options.maxFileBytes) {
       addSkip({ source, reason: "too-large", detail: `${size} bytes is over the limit of ${options.maxFileBytes}` });
       return;
     }
-    if (!files.has(absPath)) files.set(absPath, { absPath, source, size });
+    if (!files.has(absPath)) files.set(absPath, { absPath, source, size, walked });
   };
   const matches = (ig: Ignore, relToRoot: string, absPath: string, isDir: boolean): boolean => {
     const suffix = isDir ? "/" : "";
@@ -271,7 +276,7 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
       );
       candidates.forEach((abs, i) => {
         const size = sizes[i];
-        if (size !== undefined) addFile(abs, size);
+        if (size !== undefined) addFile(abs, size, !followSymlinks);
       });
       for (let i = subdirs.length - 1; i >= 0; i--) stack.push({ ...subdirs[i]!, rules });
     }
@@ -295,7 +300,7 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
       continue;
     }
     if (info.isFile()) {
-      addFile(abs, info.size);
+      addFile(abs, info.size, false);
     } else if (info.isDirectory()) {
       folders.add(scopeForFolder(abs, cwd));
       await walk(abs);

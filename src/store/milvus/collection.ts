@@ -1,4 +1,4 @@
-import { type MilvusClient, type RowData, RRFRanker } from "@zilliz/milvus2-sdk-node";
+import { type ConsistencyLevelEnum, type MilvusClient, type RowData, RRFRanker } from "@zilliz/milvus2-sdk-node";
 import { StoreError, UsageError } from "../../errors.js";
 import { RRF_K } from "../fusion.js";
 import { searchTextOf } from "../search-text.js";
@@ -88,6 +88,14 @@ export class MilvusCollection implements Collection {
     this.metric = index.metric;
     this.indexType = index.indexType;
     this.ctx = ctx;
+  }
+
+  /**
+   * The read consistency, passed by name: the SDK's enum is numeric with Strong = 0, which its search code
+   * treats as unset (`level || collection default`); the protobuf encoder accepts the level's name.
+   */
+  private get consistencyLevel(): ConsistencyLevelEnum {
+    return this.ctx.consistency as unknown as ConsistencyLevelEnum;
   }
 
   private get f() {
@@ -245,7 +253,7 @@ export class MilvusCollection implements Collection {
           filter: expr ?? `${this.f.id} != ""`,
           output_fields: fields.includes(this.f.id) ? fields : [this.f.id, ...fields],
           limit: PAGE_ROWS,
-          consistency_level: this.ctx.consistency as never,
+          consistency_level: this.consistencyLevel,
         }),
       );
       const data = page.data ?? [];
@@ -329,7 +337,7 @@ export class MilvusCollection implements Collection {
           filter: inList(this.f.id, batch),
           output_fields: fields,
           limit: batch.length,
-          consistency_level: this.ctx.consistency as never,
+          consistency_level: this.consistencyLevel,
         }),
       );
       for (const row of page.data ?? []) {
@@ -469,7 +477,7 @@ export class MilvusCollection implements Collection {
       collection_name: this.physical,
       limit: valid.k,
       output_fields: output,
-      consistency_level: this.ctx.consistency as never,
+      consistency_level: this.consistencyLevel,
     };
     const dense = valid.vector ? Array.from(valid.vector) : [];
     const text = valid.text ?? "";

@@ -74,6 +74,12 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     envType: "number",
     help: "files larger than this many bytes are skipped",
   },
+  {
+    path: "ingest.maxChunksPerSource",
+    env: "MRAG_MAX_CHUNKS_PER_SOURCE",
+    envType: "number",
+    help: "a source that chunks into more pieces is skipped (e.g. a file of nothing but headings)",
+  },
   { path: "ingest.chunkChars", env: "MRAG_CHUNK_CHARS", envType: "number", help: "maximum characters per chunk" },
   {
     path: "ingest.overlapChars",

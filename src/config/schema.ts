@@ -69,6 +69,7 @@ export const ConfigSchema = z
     ingest: z
       .object({
         maxFileBytes: positiveInt(1024 * 1024 * 1024).default(10 * 1024 * 1024),
+        maxChunksPerSource: positiveInt(10_000_000).default(100_000),
         chunkChars: z.number().int().min(200).max(20_000).default(1500),
         overlapChars: z.number().int().min(0).max(5_000).default(150),
         include: z.array(z.string().min(1)).default([]),

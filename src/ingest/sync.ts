@@ -28,6 +28,8 @@ export interface IngestRequest {
   exclude: string[];
   gitignore: boolean;
   maxFileBytes: number;
+  /** A source that makes more chunks is skipped as too large (bounds embedding time and store size). */
+  maxChunksPerSource?: number;
   urlTimeoutMs: number;
   /** Let URLs reach loopback/private/link-local addresses (SSRF guard off). */
   allowPrivateUrls: boolean;
@@ -186,6 +188,16 @@ export async function ingestSources(
     }
     const loaded = { ...result, sourceHash: fingerprint(result.sourceHash) };
     const chunks = chunkDocument(loaded, request.chunking);
+    const maxChunks = request.maxChunksPerSource ?? Number.POSITIVE_INFINITY;
+    if (chunks.length > maxChunks) {
+      // Its previous chunks (if any) stay: the source is reported, not silently emptied.
+      summary.skipped.push({
+        source,
+        reason: "too-large",
+        detail: `${chunks.length} chunks is over the limit of ${maxChunks} (ingest.maxChunksPerSource)`,
+      });
+      return;
+    }
     if (chunks.length === 0) {
       summary.skipped.push({ source, reason: "empty" });
       if (previous) {

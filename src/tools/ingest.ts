@@ -44,6 +44,7 @@ export async function runIngest(context: MragContext, operation: IngestOperation
       exclude: config.ingest.exclude,
       gitignore: config.ingest.gitignore,
       maxFileBytes: config.ingest.maxFileBytes,
+      maxChunksPerSource: config.ingest.maxChunksPerSource,
       urlTimeoutMs: config.ingest.urlTimeoutMs,
       // From the config only: no tool argument can turn the SSRF guard off.
       allowPrivateUrls: config.ingest.allowPrivateUrls,

@@ -1,23 +1,18 @@
 import { z } from "zod";
 import { defineTool } from "./tool.js";
-import { noNul } from "./validation.js";
+import { sourceArg } from "./validation.js";
 
 const LISTED = 50;
 
 export const DeleteSourceInputSchema = z
   .object({
-    source: z
-      .string()
-      .min(1, "source must not be empty")
-      .max(4096)
-      .refine(...noNul("source"))
+    source: sourceArg("source", "source must not be empty")
       .optional()
       .describe("Exact source id to delete (as shown by list_sources or search hits)."),
-    prefix: z
-      .string()
-      .min(1, "prefix must not be empty: deleting everything is not offered over MCP (use `mrag delete --all`)")
-      .max(4096)
-      .refine(...noNul("prefix"))
+    prefix: sourceArg(
+      "prefix",
+      "prefix must not be empty: deleting everything is not offered over MCP (use `mrag delete --all`)",
+    )
       .optional()
       .describe("Delete every source whose id starts with this, e.g. 'docs/old/'."),
   })

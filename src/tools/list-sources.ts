@@ -4,18 +4,14 @@ import { FILE_TYPES, type SourceInfo } from "../store/types.js";
 import type { MragContext } from "./context.js";
 import { isoTime } from "./format.js";
 import { defineTool, outputBudgetChars } from "./tool.js";
-import { boundedInt, noNul } from "./validation.js";
+import { boundedInt, sourceArg } from "./validation.js";
 
 export const LIST_MAX_LIMIT = 1000;
 const SOURCE_OVERHEAD_CHARS = 160;
 
 export const ListSourcesInputSchema = z
   .object({
-    prefix: z
-      .string()
-      .min(1, "prefix must not be empty; omit it to list everything")
-      .max(4096)
-      .refine(...noNul("prefix"))
+    prefix: sourceArg("prefix", "prefix must not be empty; omit it to list everything")
       .optional()
       .describe("Only sources whose id starts with this (e.g. 'docs/api/' or 'https://example.com/')."),
     limit: boundedInt("limit", 1, LIST_MAX_LIMIT).default(100).describe("Sources per page (default 100)."),

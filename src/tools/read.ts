@@ -4,7 +4,7 @@ import type { StoredChunk } from "../store/types.js";
 import type { MragContext } from "./context.js";
 import { lineRange } from "./format.js";
 import { defineTool, outputBudgetChars } from "./tool.js";
-import { boundedInt, noNul } from "./validation.js";
+import { boundedInt, noNul, sourceArg } from "./validation.js";
 
 export const READ_MAX_IDS = 20;
 export const READ_MAX_NEIGHBOURS = 10;
@@ -38,11 +38,7 @@ export const ReadInputSchema = z
     after: boundedInt("after", 0, READ_MAX_NEIGHBOURS)
       .default(0)
       .describe("With ids: also return this many chunks that follow each one in its source."),
-    source: z
-      .string()
-      .min(1, "source must not be empty")
-      .max(4096)
-      .refine(...noNul("source"))
+    source: sourceArg("source", "source must not be empty")
       .optional()
       .describe("A source id (as in hits or list_sources): read the source itself, optionally a line range."),
     line_start: lineNumber("line_start").optional().describe("With source: first line wanted (default 1)."),

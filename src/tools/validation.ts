@@ -42,3 +42,12 @@ export function boundedInt(field: string, min: number, max: number) {
   const range = `${field} must be between ${min} and ${max}`;
   return z.number().int(`${field} must be a whole number`).min(min, range).max(max, range);
 }
+
+/** A source id or source-id prefix argument: non-empty (with `emptyMessage`), at most 4096 characters, no NUL. */
+export function sourceArg(field: string, emptyMessage: string) {
+  return z
+    .string()
+    .min(1, emptyMessage)
+    .max(4096)
+    .refine(...noNul(field));
+}

@@ -4,9 +4,7 @@ import {
   FILE_TYPES,
   MAX_K,
   SEARCH_MODES,
-  type SearchFilter,
   SearchFilterSchema,
-  type SearchMode,
   type SearchRequest,
   type SourceReplacement,
 } from "./types.js";
@@ -37,14 +35,8 @@ export function validateModelAndDimension(modelId: unknown, dimension: unknown):
   }
 }
 
-export interface ValidSearch {
-  mode: SearchMode;
-  k: number;
-  vector?: Float32Array;
-  text?: string;
-  filter?: SearchFilter;
-  denseWeight?: number;
-}
+/** A search request that passed `validateSearchRequest`: same shape, every field checked, filter parsed. */
+export type ValidSearch = SearchRequest;
 
 function isFiniteVector(v: ArrayLike<number>): boolean {
   for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) return false;

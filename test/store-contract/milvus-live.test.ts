@@ -38,6 +38,6 @@ if (!uri) {
         },
       };
     },
-    { atomicReplace: false },
+    {},
   );
 }

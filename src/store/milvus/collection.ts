@@ -15,9 +15,21 @@ import type {
   StoredChunk,
 } from "../types.js";
 import { validateChunks, validateNeighbourCounts, validateReplacements, validateSearchRequest } from "../validate.js";
-import { isMessageTooLarge, type MilvusErrors } from "./connection.js";
+import { isMessageTooLarge, type MilvusErrors, type MilvusResponse } from "./connection.js";
 import { and, compileSearchFilter, eq, inList, milvusString, startsWith } from "./expr.js";
 import { type FieldKey, outputFields } from "./fields.js";
+import {
+  GENERATION_FIELD,
+  GENERATION_PROPERTY,
+  type GenerationState,
+  HIDDEN_GRACE_MS,
+  leftoverExpression,
+  parseGenerationState,
+  ROW_KEY_FIELD,
+  rowKey,
+  serializeGenerationState,
+  visibleExpression,
+} from "./generations.js";
 import type { CollectionLayout } from "./schema.js";
 
 /** What a collection needs from its store. */
@@ -107,10 +119,7 @@ export class MilvusCollection implements Collection {
   }
 
   /** One SDK call, with the collection named in any error. */
-  private call<T extends { status?: { error_code?: string | number; code?: number; reason?: string } }>(
-    what: string,
-    fn: () => Promise<T>,
-  ): Promise<T> {
+  private call<T extends MilvusResponse>(what: string, fn: () => Promise<T>): Promise<T> {
     this.ctx.assertOpen();
     return this.ctx.errors.call(`${what} in collection "${this.meta.name}"`, fn);
   }
@@ -136,11 +145,14 @@ export class MilvusCollection implements Collection {
     };
   }
 
-  private chunkToRow(c: ChunkRecord): RowData {
+  private chunkToRow(c: ChunkRecord, generation: number | undefined): RowData {
     const f = this.f;
     const searchText = this.has("searchText") ? { [f.searchText]: this.searchText(c) } : {};
+    const versioned =
+      generation === undefined ? {} : { [ROW_KEY_FIELD]: rowKey(c.id, generation), [GENERATION_FIELD]: generation };
     return {
       ...searchText,
+      ...versioned,
       [f.id]: c.id,
       [f.text]: c.text,
       [f.dense]: Array.from(c.vector),
@@ -216,19 +228,19 @@ export class MilvusCollection implements Collection {
   }
 
   /** Upsert one batch; when the server refuses it as too large, split it in halves until it fits. */
-  private async upsertBatch(batch: ChunkRecord[]): Promise<void> {
+  private async upsertBatch(batch: ChunkRecord[], generation: number | undefined): Promise<void> {
     try {
       await this.call("upserting chunks", () =>
         this.ctx.client.upsert({
           collection_name: this.physical,
-          data: batch.map((c) => this.chunkToRow(c)),
+          data: batch.map((c) => this.chunkToRow(c, generation)),
         }),
       );
     } catch (error) {
       if (!isMessageTooLarge(error) || batch.length === 1) throw error;
       const half = Math.ceil(batch.length / 2);
-      await this.upsertBatch(batch.slice(0, half));
-      await this.upsertBatch(batch.slice(half));
+      await this.upsertBatch(batch.slice(0, half), generation);
+      await this.upsertBatch(batch.slice(half), generation);
     }
   }
 
@@ -236,22 +248,27 @@ export class MilvusCollection implements Collection {
    * Highest positions first, so the batch holding position 0 is written last: a replacement cut short by a
    * crash leaves a version without position 0, which `listSources` reports as incomplete.
    */
-  private async upsertAll(chunks: readonly ChunkRecord[]): Promise<void> {
+  private async upsertAll(chunks: readonly ChunkRecord[], generation?: number): Promise<void> {
     const ordered = [...chunks].sort((a, b) => b.position - a.position);
-    for (const batch of this.batches(ordered)) await this.upsertBatch(batch);
+    for (const batch of this.batches(ordered)) await this.upsertBatch(batch, generation);
   }
 
-  /** Every row matching `filter`, paged by primary key (Milvus returns query pages in key order). */
-  private async scan(filter: string | undefined, fields: string[]): Promise<Row[]> {
+  /**
+   * Every visible row matching `filter`, paged by primary key (Milvus returns query pages in key order).
+   * `visible` is the generation filter (see `visibility`); pass it when one state must hold for several reads.
+   */
+  private async scan(filter: string | undefined, fields: string[], visible?: string): Promise<Row[]> {
     const rows: Row[] = [];
+    const key = this.primaryKey;
+    const visibility = visible ?? (await this.visibility());
     let after: string | undefined;
     for (;;) {
-      const expr = and([filter, after === undefined ? undefined : `${this.f.id} > ${milvusString(after)}`]);
+      const expr = and([filter, visibility, after === undefined ? undefined : `${key} > ${milvusString(after)}`]);
       const page = await this.call("reading chunks", () =>
         this.ctx.client.query({
           collection_name: this.physical,
-          filter: expr ?? `${this.f.id} != ""`,
-          output_fields: fields.includes(this.f.id) ? fields : [this.f.id, ...fields],
+          filter: expr ?? `${key} != ""`,
+          output_fields: fields.includes(key) ? fields : [key, ...fields],
           limit: PAGE_ROWS,
           consistency_level: this.consistencyLevel,
         }),
@@ -260,14 +277,9 @@ export class MilvusCollection implements Collection {
       rows.push(...data);
       if (data.length < PAGE_ROWS) break;
       // Pages follow the key; the largest key of this page starts the next one whatever order the rows came in.
-      after = data.map((r) => String(r[this.f.id])).reduce((a, b) => (compareIds(a, b) >= 0 ? a : b));
+      after = data.map((r) => String(r[key])).reduce((a, b) => (compareIds(a, b) >= 0 ? a : b));
     }
     return rows;
-  }
-
-  private async idsOfSource(source: string): Promise<string[]> {
-    const rows = await this.scan(eq(this.f.source, source), [this.f.id]);
-    return rows.map((r) => String(r[this.f.id]));
   }
 
   private async deleteIds(ids: readonly string[]): Promise<number> {
@@ -282,10 +294,97 @@ export class MilvusCollection implements Collection {
     return deleted;
   }
 
+  /** The primary key field: the row key in collections with generations, else the chunk id. */
+  private get primaryKey(): string {
+    return this.layout.generations ? ROW_KEY_FIELD : this.f.id;
+  }
+
+  /** The generation state, read fresh from the collection's properties (the commit record). */
+  private async readState(): Promise<GenerationState | undefined> {
+    if (!this.layout.generations) return undefined;
+    const described = await this.call("reading the commit state", () =>
+      this.ctx.client.describeCollection({ collection_name: this.physical }),
+    );
+    const raw = described.properties?.find((p) => p.key === GENERATION_PROPERTY)?.value;
+    const state = parseGenerationState(raw === undefined ? undefined : String(raw));
+    if (!state) {
+      throw new StoreError(
+        `collection "${this.meta.name}" has an unreadable ${GENERATION_PROPERTY} property (${JSON.stringify(raw)}); ` +
+          "it records which chunks are committed. Re-create the collection: `mrag migrate` it to a new one, or " +
+          "delete it and ingest again",
+      );
+    }
+    return state;
+  }
+
+  private async writeState(state: GenerationState): Promise<void> {
+    await this.call("committing", () =>
+      this.ctx.client.alterCollectionProperties({
+        collection_name: this.physical,
+        properties: { [GENERATION_PROPERTY]: serializeGenerationState(state) },
+      }),
+    );
+  }
+
+  /** The filter every read adds: only committed, not hidden generations (undefined without generations). */
+  private async visibility(state?: GenerationState): Promise<string | undefined> {
+    const current = state ?? (await this.readState());
+    return current ? visibleExpression(current) : undefined;
+  }
+
   /**
-   * Milvus has no multi-row transactions. Each source is replaced by upserting its new chunks and then
-   * deleting the ids it no longer has, so a reader may briefly see old and new chunks of that one source
-   * together (never fewer than one full version), no id is ever duplicated, and a crash in between leaves
+   * Remove rows no reader can see (a killed writer's uncommitted rows, hidden generations past their grace)
+   * and drop those generations from the state. Under the write lock. Returns the state after the clean-up.
+   */
+  private async purge(state: GenerationState, now = Date.now()): Promise<GenerationState> {
+    const { expression, cleared } = leftoverExpression(state, now);
+    // Rows first, state second: killed in between, the next purge deletes the same (already gone) rows again.
+    await this.call("removing superseded chunks", () =>
+      this.ctx.client.delete({ collection_name: this.physical, filter: expression }),
+    );
+    if (cleared.hidden.length !== state.hidden.length) await this.writeState(cleared);
+    return cleared;
+  }
+
+  /** Generations of the visible rows matching `filter`, with how many rows each holds. */
+  private async visibleGenerations(filter: string | undefined, state: GenerationState): Promise<Map<number, number>> {
+    const rows = await this.scan(filter, [GENERATION_FIELD], visibleExpression(state));
+    const counts = new Map<number, number>();
+    for (const row of rows) {
+      const g = toNumber(row[GENERATION_FIELD]);
+      counts.set(g, (counts.get(g) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  /**
+   * Crash-safe replacement (collections with generations; see generations.ts): new rows under fresh
+   * generations, then one property update that shows them and hides the old ones together.
+   */
+  private async replaceWithGenerations(replacements: readonly SourceReplacement[]): Promise<void> {
+    let state = await this.purge((await this.readState())!);
+    const hide: number[] = [];
+    let next = state.committed;
+    for (const r of replacements) {
+      hide.push(...(await this.visibleGenerations(eq(this.f.source, r.source), state)).keys());
+      next++;
+      await this.upsertAll(r.chunks, next);
+    }
+    const at = Date.now();
+    state = { committed: next, hidden: [...state.hidden, ...hide.map((generation) => ({ generation, at }))] };
+    await this.writeState(state);
+    if (hide.length > 0) this.hiddenAt = at;
+  }
+
+  /** When this process last hid rows: `optimize` removes them once their grace has passed. */
+  private hiddenAt: number | undefined;
+
+  /**
+   * Replace each source's chunks. With generations (collections mrag creates) the replacement is atomic for
+   * readers and crash-safe: a killed writer leaves each source wholly old or wholly new, and the next write
+   * removes what it left. Older collections, without generations, are replaced in place: the new chunks are
+   * upserted, then the ids the source no longer has are deleted, so a reader may briefly see old and new
+   * chunks of that one source together (never fewer than one full version), and a crash in between leaves
    * extra chunks that the next ingest of the source removes (`listSources` reports such a source with an
    * empty hash, so sync re-ingests it).
    */
@@ -293,8 +392,9 @@ export class MilvusCollection implements Collection {
     if (replacements.length === 0) return;
     validateReplacements(replacements, (chunks) => this.checkWritable(chunks));
     await this.ctx.withWriteLock(async () => {
+      if (this.layout.generations) return this.replaceWithGenerations(replacements);
       for (const r of replacements) {
-        const before = await this.idsOfSource(r.source);
+        const before = (await this.scan(eq(this.f.source, r.source), [this.f.id])).map((row) => String(row[this.f.id]));
         await this.upsertAll(r.chunks);
         const keep = new Set(r.chunks.map((c) => c.id));
         await this.deleteIds(before.filter((id) => !keep.has(id)));
@@ -306,7 +406,22 @@ export class MilvusCollection implements Collection {
     if (chunks.length === 0) return;
     this.checkWritable(chunks);
     const unique = [...new Map(chunks.map((c) => [c.id, c])).values()];
-    await this.ctx.withWriteLock(() => this.upsertAll(unique));
+    if (!this.layout.generations) {
+      await this.ctx.withWriteLock(() => this.upsertAll(unique));
+      return;
+    }
+    // Rows belong to their source's generation: merge the given chunks into each source's current chunks.
+    await this.ctx.withWriteLock(async () => {
+      const bySource = new Map<string, ChunkRecord[]>();
+      for (const c of unique) bySource.set(c.source, [...(bySource.get(c.source) ?? []), c]);
+      const current = await this.exportSources([...bySource.keys()]);
+      const replacements = [...bySource].map(([source, fresh]) => {
+        const merged = new Map((current.get(source) ?? []).map((c) => [c.id, c]));
+        for (const c of fresh) merged.set(c.id, c);
+        return { source, chunks: [...merged.values()] };
+      });
+      await this.replaceWithGenerations(replacements);
+    });
   }
 
   async deleteSources(selector: { source: string } | { prefix: string }): Promise<number> {
@@ -314,11 +429,22 @@ export class MilvusCollection implements Collection {
     if ("source" in selector && typeof selector.source === "string") {
       filter = eq(this.f.source, selector.source);
     } else if ("prefix" in selector && typeof selector.prefix === "string") {
-      filter = startsWith(this.f.source, selector.prefix) ?? `${this.f.id} != ""`;
+      filter = startsWith(this.f.source, selector.prefix);
     } else {
       throw new UsageError("deleteSources needs { source } or { prefix }");
     }
     return this.ctx.withWriteLock(async () => {
+      if (this.layout.generations) {
+        // Hiding the sources' generations in one property update deletes them for every reader at once.
+        const state = await this.purge((await this.readState())!);
+        const generations = await this.visibleGenerations(filter, state);
+        if (generations.size === 0) return 0;
+        const at = Date.now();
+        const hidden = [...generations.keys()].map((generation) => ({ generation, at }));
+        await this.writeState({ committed: state.committed, hidden: [...state.hidden, ...hidden] });
+        this.hiddenAt = at;
+        return [...generations.values()].reduce((a, b) => a + b, 0);
+      }
       // Delete by id, not by expression: Milvus reports delete counts for expressions loosely across versions.
       const ids = (await this.scan(filter, [this.f.id])).map((r) => String(r[this.f.id]));
       return this.deleteIds(ids);
@@ -329,12 +455,13 @@ export class MilvusCollection implements Collection {
     const wanted = [...new Set(ids)];
     const found = new Map<string, StoredChunk>();
     const fields = outputFields(this.f, this.layout.present);
+    const visible = await this.visibility();
     for (let i = 0; i < wanted.length; i += ID_BATCH) {
       const batch = wanted.slice(i, i + ID_BATCH);
       const page = await this.call("reading chunks by id", () =>
         this.ctx.client.query({
           collection_name: this.physical,
-          filter: inList(this.f.id, batch),
+          filter: and([inList(this.f.id, batch), visible])!,
           output_fields: fields,
           limit: batch.length,
           consistency_level: this.consistencyLevel,
@@ -437,9 +564,13 @@ export class MilvusCollection implements Collection {
   }
 
   async stats(): Promise<CollectionStats> {
-    const count = await this.call("counting chunks", () => this.ctx.client.count({ collection_name: this.physical }));
-    const chunks = toNumber(count.data);
     const sources = await this.listSources();
+    // With generations the server's count includes hidden rows awaiting removal; the visible ones are listed.
+    const chunks = this.layout.generations
+      ? sources.reduce((sum, s) => sum + s.chunks, 0)
+      : toNumber(
+          (await this.call("counting chunks", () => this.ctx.client.count({ collection_name: this.physical }))).data,
+        );
     const last = sources.reduce<number | null>((m, s) => (m === null || s.ingestedAt > m ? s.ingestedAt : m), null);
     return {
       name: this.meta.name,
@@ -471,7 +602,7 @@ export class MilvusCollection implements Collection {
         }
       }
     }
-    const filter = compileSearchFilter(valid.filter, this.f);
+    const filter = and([compileSearchFilter(valid.filter, this.f), await this.visibility()]);
     const output = outputFields(this.f, this.layout.present);
     const common = {
       collection_name: this.physical,
@@ -533,8 +664,19 @@ export class MilvusCollection implements Collection {
     });
   }
 
-  /** Milvus builds indexes itself; flushing seals growing segments so they get indexed sooner. */
+  /**
+   * Remove the rows this process hid once their grace has passed (waiting for it: at most HIDDEN_GRACE_MS),
+   * then flush: Milvus builds indexes itself; flushing seals growing segments so they get indexed sooner.
+   */
   async optimize(): Promise<void> {
+    if (this.layout.generations && this.hiddenAt !== undefined) {
+      const wait = this.hiddenAt + HIDDEN_GRACE_MS - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      await this.ctx.withWriteLock(async () => {
+        await this.purge((await this.readState())!);
+      });
+      this.hiddenAt = undefined;
+    }
     await this.call("flushing", () => this.ctx.client.flush({ collection_names: [this.physical] }));
   }
 }

@@ -59,6 +59,9 @@ export function parseMilvusUri(uri: string): { address: string; ssl: boolean } {
 /** gRPC status codes the SDK surfaces on thrown errors. */
 const GRPC = { DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
 
+/** What SDK calls resolve to: a response carrying a status, or a bare status. */
+export type MilvusResponse = { status?: MilvusStatus } | { error_code?: string | number; reason?: string };
+
 export interface MilvusStatus {
   error_code?: string | number;
   code?: number;
@@ -145,10 +148,7 @@ export class MilvusErrors {
   }
 
   /** Run one SDK call: thrown errors and non-success statuses both become typed errors. */
-  async call<T extends { status?: MilvusStatus } | { error_code?: string | number; reason?: string }>(
-    what: string,
-    fn: () => Promise<T>,
-  ): Promise<T> {
+  async call<T extends MilvusResponse>(what: string, fn: () => Promise<T>): Promise<T> {
     let response: T;
     try {
       response = await fn();

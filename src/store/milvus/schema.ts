@@ -8,6 +8,13 @@ import {
 } from "@zilliz/milvus2-sdk-node";
 import { ModelMismatchError, StoreError } from "../../errors.js";
 import { FIELD_KEYS, type FieldKey, type FieldNames, OPTIONAL_FOR_WRITE, REQUIRED_FIELDS } from "./fields.js";
+import {
+  GENERATION_FIELD,
+  GENERATION_PROPERTY,
+  INITIAL_STATE,
+  ROW_KEY_FIELD,
+  serializeGenerationState,
+} from "./generations.js";
 
 /** Collection properties that record what built the vectors (Milvus stores properties as strings). */
 export const PROPERTY = {
@@ -19,6 +26,8 @@ export const PROPERTY = {
 /** Sizes of mrag's own collections. VarChar lengths are bytes of UTF-8. */
 export const LIMITS = {
   id: 256,
+  /** `<chunk id>@<generation>` */
+  rowKey: 300,
   text: 65_535,
   source: 4096,
   short: 256,
@@ -75,7 +84,16 @@ export function createCollectionRequest(
     consistency_level: consistency,
     enable_dynamic_field: false,
     fields: [
-      varchar("id", LIMITS.id, { is_primary_key: true, autoID: false }),
+      // One row per chunk and generation (see generations.ts): the chunk id alone is not unique.
+      {
+        name: ROW_KEY_FIELD,
+        data_type: DataType.VarChar,
+        max_length: LIMITS.rowKey,
+        is_primary_key: true,
+        autoID: false,
+      },
+      varchar("id", LIMITS.id),
+      { name: GENERATION_FIELD, data_type: DataType.Int64 },
       varchar("text", LIMITS.text),
       // Heading path + text, as the embedded store indexes it; English analyzer = its stemming and stop words.
       varchar("searchText", LIMITS.text, { enable_analyzer: true, analyzer_params: { type: "english" } }),
@@ -106,6 +124,7 @@ export function createCollectionRequest(
       [PROPERTY.modelId]: modelId,
       [PROPERTY.dimension]: String(dimension),
       [PROPERTY.createdAt]: String(Date.now()),
+      [GENERATION_PROPERTY]: serializeGenerationState(INITIAL_STATE),
     },
   };
 }
@@ -123,6 +142,11 @@ export interface CollectionLayout {
   createdAt: number;
   /** Byte limits of the VarChar fields mrag writes (from the schema). */
   maxLength: Partial<Record<FieldKey, number>>;
+  /**
+   * Whether replacements are crash-safe: the collection has mrag's row key, generation field and state
+   * property (collections made by mrag since generations; older or foreign ones replace in place).
+   */
+  generations: boolean;
   /** Whether `sparse` is filled by a BM25 function from `searchText` or `text` (keyword and hybrid need it). */
   bm25: boolean;
 }
@@ -159,6 +183,8 @@ export function inspectCollection(
   where: string,
 ): CollectionLayout {
   const byName = new Map(response.schema.fields.map((f) => [f.name, f]));
+  const rowKeyField = byName.get(ROW_KEY_FIELD);
+  const rowKeyIsPrimary = rowKeyField !== undefined && rowKeyField.is_primary_key === true;
   const present = new Set<FieldKey>();
   const problems: string[] = [];
   const maxLength: Partial<Record<FieldKey, number>> = {};
@@ -171,7 +197,7 @@ export function inspectCollection(
       problems.push(`field "${fields[key]}" (${key}) is ${field.data_type}, expected ${expected.label}`);
       continue;
     }
-    if (key === "id" && !field.is_primary_key) {
+    if (key === "id" && !field.is_primary_key && !rowKeyIsPrimary) {
       problems.push(`field "${fields.id}" must be the primary key`);
       continue;
     }
@@ -213,6 +239,12 @@ export function inspectCollection(
         f.output_field_names?.includes(fields.sparse),
     );
   const createdRaw = props.get(PROPERTY.createdAt) ?? response.created_utc_timestamp;
+  const generationField = byName.get(GENERATION_FIELD);
+  const generations =
+    rowKeyIsPrimary &&
+    generationField !== undefined &&
+    dataTypeOf(generationField) === DataType.Int64 &&
+    props.has(GENERATION_PROPERTY);
   return {
     fields,
     present,
@@ -221,6 +253,7 @@ export function inspectCollection(
     modelId,
     createdAt: Number(createdRaw) || 0,
     maxLength,
+    generations,
     bm25,
   };
 }

@@ -1,0 +1,246 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { MilvusClient } from "@zilliz/milvus2-sdk-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openMilvusStore } from "../../src/store/milvus/store.js";
+import { runMrag } from "../helpers/cli.js";
+import { type MilvusLiteServer, startMilvusLite } from "../helpers/milvus-lite.js";
+import {
+  CHUNK_ARGS,
+  type ChunkRow,
+  type CorpusOptions,
+  classifySources,
+  duplicateProblems,
+  killNow,
+  prng,
+  removeDir,
+  type Snapshot,
+  seedFrom,
+  signaturesOf,
+  sleepOrExit,
+  startMrag,
+  unitVector,
+  writeCorpus,
+} from "./crash-helpers.js";
+
+/**
+ * Issue 18, item 1: SIGKILL a real `mrag` process at random moments of an ingest and of deletes into a real
+ * Milvus-protocol server (Milvus Lite). Milvus has no transactions; mrag's generations (src/store/milvus/
+ * generations.ts) must still leave every source wholly at one version (deletes: wholly present or gone), with
+ * no chunk seen twice, and the next run must finish the job and remove what the killed one left behind.
+ * Kill points are times after the process starts, drawn from a seeded PRNG over the measured duration of an
+ * uninterrupted run (MRAG_CRASH_SEED replays the plan, not the exact instruction each kill interrupts).
+ */
+
+const KILLS = 20;
+const DELETE_KILLS = 20;
+const CORPUS: Omit<CorpusOptions, "seed"> = { files: 40, groups: 4 };
+
+const seed = seedFrom("MRAG_CRASH_SEED");
+const rand = prng(seed);
+
+let server: MilvusLiteServer;
+let dir: string;
+let docs: string;
+let sources: string[];
+let versions: [Map<string, string>, Map<string, string>];
+let refChunks: [number, number];
+/** ms from spawning `mrag ingest` (v1 -> v2) until it exits, uninterrupted. */
+let ingestMs: number;
+let queryVector: Float32Array;
+
+const args = (collection: string, ...rest: string[]) => ["--store", server.uri, "--collection", collection, ...rest];
+const ingest = (collection: string) => args(collection, "ingest", "docs", ...CHUNK_ARGS);
+const corpus = (version: number) => writeCorpus(docs, version, { ...CORPUS, seed });
+
+/** What a reader of the collection sees (every source through the store), after searching in every mode. */
+async function snapshot(collection: string): Promise<Snapshot & { stored: number }> {
+  const store = await openMilvusStore({ uri: server.uri, timeoutMs: 30_000 });
+  try {
+    const meta = (await store.listCollections()).find((c) => c.name === collection);
+    if (!meta) throw new Error(`no collection ${collection}`);
+    const c = await store.openCollection(collection, {
+      modelId: meta.modelId,
+      dimension: meta.dimension,
+      create: false,
+    });
+    for (const mode of ["hybrid", "dense", "keyword"] as const) {
+      await c.search({ mode, k: 5, vector: queryVector, text: "compaction manifest fragment" });
+    }
+    const rows: ChunkRow[] = [];
+    for (const s of await c.listSources()) {
+      for (const chunk of await c.getSource(s.source)) rows.push(chunk);
+    }
+    const admin = new MilvusClient({ address: server.uri.replace(/^\w+:\/\//, "") });
+    const stored = Number((await admin.count({ collection_name: collection })).data);
+    await admin.closeConnection();
+    return { rows, version: 0, signatures: signaturesOf(rows), stored };
+  } finally {
+    await store.close();
+  }
+}
+
+function check(snap: Snapshot, label: string, mayBeGone = false): Map<string, number | "missing"> {
+  const { at, problems } = classifySources(snap, versions, sources);
+  problems.push(...duplicateProblems(snap.rows));
+  if (!mayBeGone) for (const [s, v] of at) if (v === "missing") problems.push(`${s} lost all its chunks`);
+  expect(problems, `${label} (MRAG_CRASH_SEED=${seed})`).toEqual([]);
+  return at;
+}
+
+/** Run `mrag` and SIGKILL it `ms` after it starts (unless it exits first). */
+async function runAndKill(argv: string[], ms: number) {
+  const run = startMrag(argv, { cwd: dir });
+  await sleepOrExit(run, ms);
+  return killNow(run);
+}
+
+beforeAll(async () => {
+  server = await startMilvusLite();
+  dir = await mkdtemp(path.join(tmpdir(), "mrag-milvus-crash-"));
+  docs = path.join(dir, "docs");
+  sources = (await corpus(1)).map((rel) => `docs/${rel}`).sort();
+  const v1run = await runMrag(ingest("chain"), { cwd: dir });
+  expect(v1run.code, v1run.stderr).toBe(0);
+  const meta = await (async () => {
+    const store = await openMilvusStore({ uri: server.uri });
+    try {
+      return (await store.listCollections()).find((c) => c.name === "chain")!;
+    } finally {
+      await store.close();
+    }
+  })();
+  queryVector = unitVector(meta.dimension, prng(seed ^ 0x5eed));
+  const v1 = await snapshot("chain");
+  // The reference version 2 in a collection of its own; its uninterrupted duration sets the kill points.
+  const refBase = await runMrag(ingest("ref"), { cwd: dir });
+  expect(refBase.code, refBase.stderr).toBe(0);
+  await corpus(2);
+  const started = Date.now();
+  const ref = await runMrag(ingest("ref"), { cwd: dir });
+  ingestMs = Date.now() - started;
+  expect(ref.code, ref.stderr).toBe(0);
+  const v2 = await snapshot("ref");
+  versions = [v1.signatures, v2.signatures];
+  refChunks = [v1.rows.length, v2.rows.length];
+  expect([...v1.signatures.keys()].sort()).toEqual(sources);
+  expect([...v2.signatures.keys()].sort()).toEqual(sources);
+  for (const s of sources) expect(v1.signatures.get(s)).not.toBe(v2.signatures.get(s));
+  console.log(
+    `milvus crash corpus: ${sources.length} files, ${refChunks[0]} -> ${refChunks[1]} chunks; ` +
+      `an uninterrupted v1 -> v2 ingest takes ${ingestMs} ms`,
+  );
+}, 300_000);
+
+afterAll(async () => {
+  await server?.stop();
+  if (dir) await removeDir(dir);
+});
+
+describe("crash safety of the Milvus store (SIGKILL, Milvus Lite)", () => {
+  it(`ingest: ${KILLS} kills at random moments; each source stays old or new; re-running completes`, async () => {
+    let target = 1;
+    let previous = await snapshot("chain");
+    const tally = { runs: 0, kills: 0, unchanged: 0, moved: 0, mixedAfterKill: 0, leftovers: 0 };
+    const started = Date.now();
+    while (tally.kills < KILLS) {
+      tally.runs++;
+      expect(tally.runs, "too many runs without enough kills").toBeLessThan(KILLS * 3);
+      const label = `run ${tally.runs} (kill ${tally.kills + 1}, target v${target + 1})`;
+      // Up to 20% past a full run's duration, so that some runs finish by themselves.
+      const point = Math.floor(rand() * ingestMs * 1.2);
+      const { killed, result } = await runAndKill(ingest("chain"), point);
+      const snap = await snapshot("chain");
+      const at = check(snap, `${label} at ${point} ms`);
+      const moved = [...at.values()].filter((v) => v === target).length;
+      const before = [...classifySources(previous, versions, sources).at.values()].filter((v) => v === target).length;
+      expect(moved, `${label}: sources never go back to the old version`).toBeGreaterThanOrEqual(before);
+      if (!killed) {
+        expect(result.code, `${label}: ${result.stderr}`).toBe(0);
+        expect(moved, `${label}: a finished run moved every source`).toBe(sources.length);
+        target = 1 - target;
+        await corpus(target + 1);
+      } else {
+        tally.kills++;
+        if (moved === before) tally.unchanged++;
+        else tally.moved++;
+        if (moved > 0 && moved < sources.length) tally.mixedAfterKill++;
+        // Rows no reader sees: what the killed writer had written but not committed, or hidden old versions.
+        if (snap.stored > snap.rows.length) tally.leftovers++;
+      }
+      previous = snap;
+    }
+    const final = await runMrag(ingest("chain"), { cwd: dir });
+    expect(final.code, final.stderr).toBe(0);
+    const snap = await snapshot("chain");
+    const at = check(snap, "final re-run");
+    expect([...at.values()].every((v) => v === target)).toBe(true);
+    expect(snap.rows.length).toBe(refChunks[target]);
+    // The re-run removed everything the killed runs left behind.
+    expect(snap.stored, "rows on the server after the re-run").toBe(snap.rows.length);
+    const stats = await runMrag(args("chain", "stats", "--json"), { cwd: dir });
+    expect(stats.code, stats.stderr).toBe(0);
+    expect(JSON.parse(stats.stdout)).toMatchObject({ chunks: refChunks[target], sources: sources.length });
+    console.log(
+      `milvus ingest kills (MRAG_CRASH_SEED=${seed}): ${JSON.stringify(tally)}; ` +
+        `${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    expect(tally.moved, "kills that landed after some commits").toBeGreaterThanOrEqual(KILLS / 4);
+    expect(tally.mixedAfterKill).toBeGreaterThan(0);
+    expect(tally.leftovers, "kills that left uncommitted or hidden rows").toBeGreaterThan(0);
+  }, 900_000);
+
+  it(`delete: ${DELETE_KILLS} kills of \`mrag delete\`; the selected sources are wholly present or gone`, async () => {
+    const ready = await runMrag(ingest("chain"), { cwd: dir });
+    expect(ready.code, ready.stderr).toBe(0);
+    const full = check(await snapshot("chain"), "before the delete trials");
+    const version = full.get(sources[0]!) as number;
+    expect([...full.values()].every((v) => v === version)).toBe(true);
+    // How long an uninterrupted delete of one group takes, from spawning the process.
+    const started = Date.now();
+    const probe = await runMrag(args("chain", "delete", "docs/g0/"), { cwd: dir });
+    const deleteMs = Date.now() - started;
+    expect(probe.code, probe.stderr).toBe(0);
+    const tally = { trials: 0, kills: 0, keptAll: 0, goneAll: 0, finishedFirst: 0 };
+    while (tally.kills < DELETE_KILLS) {
+      const trial = tally.trials++;
+      expect(trial, "too many trials without enough kills").toBeLessThan(DELETE_KILLS * 3);
+      // Restore the full collection (re-ingest adds back what earlier trials deleted), then delete one group.
+      const restore = await runMrag(ingest("chain"), { cwd: dir });
+      expect(restore.code, restore.stderr).toBe(0);
+      const group = `docs/g${trial % CORPUS.groups}/`;
+      const exact = sources.find((s) => s.startsWith(group)) as string;
+      const byPrefix = trial % 4 < 2;
+      const selected = sources.filter((s) => (byPrefix ? s.startsWith(group) : s === exact));
+      const label = `delete trial ${trial} (${byPrefix ? group : exact})`;
+      const point = Math.floor(rand() * deleteMs * 1.1);
+      const { killed, result } = await runAndKill(args("chain", "delete", byPrefix ? group : exact), point);
+      const at = check(await snapshot("chain"), `${label} at ${point} ms`, true);
+      for (const s of sources) {
+        if (!selected.includes(s)) expect(at.get(s), `${label}: ${s} is not selected and stays`).toBe(version);
+      }
+      const gone = selected.filter((s) => at.get(s) === "missing").length;
+      expect([0, selected.length], `${label}: ${gone} of ${selected.length} selected sources gone`).toContain(gone);
+      if (gone === 0) tally.keptAll++;
+      else tally.goneAll++;
+      if (killed) tally.kills++;
+      else {
+        tally.finishedFirst++;
+        expect(result.code, `${label}: ${result.stderr}`).toBe(0);
+        expect(gone, `${label}: a delete that finished removed everything selected`).toBe(selected.length);
+      }
+      // Deleting again finishes the job; nothing else is touched.
+      const again = await runMrag(args("chain", "delete", byPrefix ? group : exact), { cwd: dir });
+      expect(again.code, again.stderr).toBe(0);
+      const after = check(await snapshot("chain"), `${label}, after the re-run`, true);
+      for (const s of sources)
+        expect(after.get(s), `${label}, re-run: ${s}`).toBe(selected.includes(s) ? "missing" : version);
+    }
+    console.log(
+      `milvus delete kills (MRAG_CRASH_SEED=${seed}): ${JSON.stringify(tally)}; a delete takes ${deleteMs} ms`,
+    );
+    expect(tally.keptAll).toBeGreaterThan(0);
+    expect(tally.goneAll).toBeGreaterThan(0);
+  }, 900_000);
+});

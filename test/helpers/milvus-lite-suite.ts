@@ -64,11 +64,12 @@ export function useMilvusLite(label: string): MilvusLiteSuite {
 }
 
 /** An SDK client for test set-up and checks (not the adapter under test). */
-export function adminClient(uri: string, token?: string): MilvusClient {
+export function adminClient(uri: string, token?: string, database?: string): MilvusClient {
   const client = new MilvusClient({
     address: uri.replace(/^\w+:\/\//, ""),
     ssl: uri.startsWith("https"),
     ...(token ? { token } : {}),
+    ...(database ? { database } : {}),
   });
   client.connectPromise.catch(() => undefined);
   return client;

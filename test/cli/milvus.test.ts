@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMrag } from "../helpers/cli.js";
+import { startFaultProxy } from "../helpers/milvus-fault-proxy.js";
+import { freshDatabase, useMilvusLite } from "../helpers/milvus-lite-suite.js";
 import { makeWorkspace, type Workspace } from "../helpers/workspace.js";
-import { type MilvusTestServer, startMilvusTestServer } from "../milvus-server/index.js";
 
 interface JsonHit {
   id: string;
@@ -10,87 +11,163 @@ interface JsonHit {
 }
 
 /**
- * The CLI on Milvus, as a user runs it: the built CLI with `--store http://…` (and `MILVUS_URI` / `MILVUS_TOKEN`)
- * against the in-process Milvus test server, with the real embedder. Nothing but the store location changes.
+ * The CLI on Milvus, as a user runs it: the built CLI with `MILVUS_URI` (and `MRAG_MILVUS_DATABASE`) against a
+ * real Milvus Lite server, with the real embedder. Nothing but the store location changes. Milvus Lite has no
+ * authentication: the token tests put the fault proxy in front of it, answering as Milvus' auth check does.
  */
-describe("mrag on Milvus (built CLI, Milvus test server)", () => {
-  let ws: Workspace;
-  let server: MilvusTestServer;
-  const TOKEN = "root:cli-test-password";
+const lite = useMilvusLite("mrag on Milvus (built CLI, Milvus Lite)");
+const suite = lite.available ? describe : describe.skip;
+const SLOW = 240_000;
 
-  beforeAll(async () => {
+suite("mrag on Milvus (built CLI, Milvus Lite)", () => {
+  let ws: Workspace;
+  const drops: (() => Promise<void>)[] = [];
+  const database = async () => {
+    const db = await freshDatabase(lite.server().uri);
+    drops.push(() => db.cleanup());
+    return db.database;
+  };
+
+  beforeAll(() => {
     ws = makeWorkspace();
-    server = await startMilvusTestServer({ token: TOKEN });
   });
   afterAll(async () => {
-    await server.close();
+    for (const drop of drops) await drop();
     await ws.cleanup();
   });
 
-  const env = () => ({ MILVUS_URI: server.uri, MILVUS_TOKEN: TOKEN });
-  const run = (args: string[], extra: Record<string, string> = {}) =>
-    runMrag(args, { cwd: ws.dir, env: { ...env(), ...extra } });
+  const hitsOf = (stdout: string) => (JSON.parse(stdout) as { hits: JsonHit[] }).hits;
 
-  it("ingest, re-ingest, search, sources and stats work through MILVUS_URI + MILVUS_TOKEN", async () => {
-    const first = await run(["ingest", "docs", "--json"]);
-    expect(first.code, first.stderr).toBe(0);
-    const summary = JSON.parse(first.stdout) as { added: string[]; skipped: string[] };
-    expect(summary.added).toHaveLength(4);
-    expect(summary.skipped).toEqual([]);
-    const again = JSON.parse((await run(["ingest", "docs", "--json"])).stdout) as Record<string, string[]>;
-    expect([again.added, again.updated, again.unchanged?.length]).toEqual([[], [], 4]);
+  it(
+    "ingest, re-ingest, search in every mode with filters, sources, stats and delete work through MILVUS_URI",
+    async () => {
+      const env = { MILVUS_URI: lite.server().uri, MRAG_MILVUS_DATABASE: await database(), MILVUS_TOKEN: "" };
+      const run = (...args: string[]) => runMrag(args, { cwd: ws.dir, env });
+      const first = await run("ingest", "docs", "--tag", "faq", "--json");
+      expect(first.code, first.stderr).toBe(0);
+      const summary = JSON.parse(first.stdout) as { added: string[]; skipped: string[] };
+      expect(summary.added).toHaveLength(4);
+      expect(summary.skipped).toEqual([]);
+      const again = JSON.parse((await run("ingest", "docs", "--tag", "faq", "--json")).stdout) as Record<
+        string,
+        string[]
+      >;
+      expect([again.added, again.updated, again.unchanged?.length]).toEqual([[], [], 4]);
 
-    for (const mode of ["hybrid", "dense", "keyword"]) {
-      const search = await run(["search", "where does milvus store data", "--mode", mode, "--json"]);
-      expect(search.code, `${mode}: ${search.stderr}`).toBe(0);
-      const hits = JSON.parse(search.stdout) as { hits: JsonHit[] };
-      expect(hits.hits.length, mode).toBeGreaterThan(0);
-    }
-    const stats = JSON.parse((await run(["stats", "--json"])).stdout) as { chunks: number; sources: number };
-    expect(stats.sources).toBe(4);
-    const sources = await run(["sources", "--json"]);
-    expect(sources.code, sources.stderr).toBe(0);
-    expect(sources.stdout).toContain("docs/");
-    // The token never shows up in anything mrag printed.
-    for (const out of [first, sources]) expect(out.stdout + out.stderr).not.toContain("cli-test-password");
-  });
+      for (const mode of ["hybrid", "dense", "keyword"]) {
+        const search = await run("search", "where does milvus store data", "--mode", mode, "--json");
+        expect(search.code, `${mode}: ${search.stderr}`).toBe(0);
+        expect(hitsOf(search.stdout).length, mode).toBeGreaterThan(0);
+        const bySource = await run("search", "index", "--mode", mode, "--filter", "source=docs/perf", "--json");
+        expect(bySource.code, bySource.stderr).toBe(0);
+        const sources = new Set(hitsOf(bySource.stdout).map((h) => h.source));
+        expect([...sources], mode).toEqual(["docs/performance_faq.md"]);
+      }
+      // Tag filters (the store contract checks every mode; hybrid filters both branches).
+      const tagged = await run("search", "index", "--filter", "tag=faq", "--filter", "type=markdown", "--json");
+      expect(hitsOf(tagged.stdout).length).toBeGreaterThan(0);
+      const untagged = await run("search", "index", "--filter", "tag=f%", "--json");
+      expect(untagged.code, untagged.stderr).toBe(0);
+      expect(hitsOf(untagged.stdout)).toEqual([]);
+      // The seed's question: the chunk about where Milvus stores data comes first.
+      const dense = hitsOf((await run("search", "How is data stored in milvus?", "--mode", "dense", "--json")).stdout);
+      expect(dense[0]?.source).toBe("docs/product_faq.md");
 
-  it("migrate copies an embedded store into an empty Milvus, and both stores answer a search alike", async () => {
-    const local = await runMrag(["--store", "local", "ingest", "docs", "--json"], { cwd: ws.dir });
-    expect(local.code, local.stderr).toBe(0);
-    const empty = await startMilvusTestServer();
-    try {
-      const target = { MILVUS_URI: empty.uri, MILVUS_TOKEN: "" };
-      const copy = await runMrag(["migrate", "--from", "local", "--to", empty.uri, "--json"], {
-        cwd: ws.dir,
-        env: target,
+      const stats = JSON.parse((await run("stats", "--json")).stdout) as { chunks: number; sources: number };
+      expect(stats.sources).toBe(4);
+      expect(stats.chunks).toBeGreaterThan(4);
+      const sources = await run("sources", "--json");
+      expect(sources.code, sources.stderr).toBe(0);
+      expect(sources.stdout).toContain("docs/troubleshooting.md");
+
+      const deleted = await run("delete", "docs/troubleshooting.md", "--json");
+      expect(deleted.code, deleted.stderr).toBe(0);
+      const after = JSON.parse((await run("stats", "--json")).stdout) as { chunks: number; sources: number };
+      expect(after.sources).toBe(3);
+      expect(after.chunks).toBeLessThan(stats.chunks);
+      const back = JSON.parse((await run("ingest", "docs", "--tag", "faq", "--json")).stdout) as {
+        added: string[];
+      };
+      expect(back.added).toEqual(["docs/troubleshooting.md"]);
+      expect(JSON.parse((await run("stats", "--json")).stdout)).toMatchObject({
+        chunks: stats.chunks,
+        sources: 4,
       });
+    },
+    SLOW,
+  );
+
+  it(
+    "migrate copies an embedded store into an empty Milvus and back, and all three answer searches alike",
+    async () => {
+      const local = await runMrag(["--store", "local", "ingest", "docs", "--json"], { cwd: ws.dir });
+      expect(local.code, local.stderr).toBe(0);
+      const uri = lite.server().uri;
+      const env = { MILVUS_URI: uri, MRAG_MILVUS_DATABASE: await database(), MILVUS_TOKEN: "" };
+      const copy = await runMrag(["migrate", "--from", "local", "--to", uri, "--json"], { cwd: ws.dir, env });
       expect(copy.code, copy.stderr).toBe(0);
       expect(JSON.parse(copy.stdout)).toMatchObject({ copied: 4, skipped: 0, verified: true });
-      const q = ["search", "How is data stored in milvus?", "--mode", "dense", "--json"];
-      const fromLocal = JSON.parse((await runMrag(["--store", "local", ...q], { cwd: ws.dir })).stdout) as {
-        hits: JsonHit[];
-      };
-      const fromMilvus = JSON.parse((await runMrag(q, { cwd: ws.dir, env: target })).stdout) as { hits: JsonHit[] };
-      expect(fromMilvus.hits.map((h) => h.id)).toEqual(fromLocal.hits.map((h) => h.id));
-      const rerun = await runMrag(["migrate", "--from", "local", "--to", empty.uri, "--json"], {
-        cwd: ws.dir,
-        env: target,
-      });
+      const rerun = await runMrag(["migrate", "--from", "local", "--to", uri, "--json"], { cwd: ws.dir, env });
       expect(JSON.parse(rerun.stdout)).toMatchObject({ copied: 0, skipped: 4, verified: true });
-    } finally {
-      await empty.close();
-    }
-  });
 
-  it("a wrong token and an unreachable server are one-line errors with the fix", async () => {
-    const wrong = await run(["search", "milvus"], { MILVUS_TOKEN: "root:not-the-password" });
-    expect(wrong.code).toBe(1);
-    expect(wrong.stderr).toMatch(/refused the credentials.*MILVUS_TOKEN/);
-    expect(wrong.stderr).not.toContain("not-the-password");
-    expect(wrong.stderr).not.toMatch(/\n\s+at /);
-    const down = await run(["search", "milvus"], { MILVUS_URI: "http://127.0.0.1:9", MRAG_MILVUS_TIMEOUT_MS: "3000" });
-    expect(down.code).toBe(1);
-    expect(down.stderr).toMatch(/cannot reach Milvus at http:\/\/127\.0\.0\.1:9/);
-  });
+      const home = await runMrag(["migrate", "--from", uri, "--to", "roundtrip", "--json"], { cwd: ws.dir, env });
+      expect(home.code, home.stderr).toBe(0);
+      expect(JSON.parse(home.stdout)).toMatchObject({ copied: 4, skipped: 0, verified: true });
+
+      const search = async (store: string[], query: string, mode: string) => {
+        const r = await runMrag([...store, "search", query, "--mode", mode, "-k", "5", "--json"], { cwd: ws.dir, env });
+        expect(r.code, r.stderr).toBe(0);
+        return hitsOf(r.stdout);
+      };
+      const q = "How is data stored in milvus?";
+      const fromLocal = await search(["--store", "local"], q, "dense");
+      const fromMilvus = await search([], q, "dense");
+      expect(fromMilvus.map((h) => h.id)).toEqual(fromLocal.map((h) => h.id));
+      for (const [h, l] of fromMilvus.map((hit, i) => [hit, fromLocal[i]!] as const)) {
+        expect(h.score).toBeCloseTo(l.score, 3);
+      }
+      // The copy that went through Milvus and back is the original, in every mode.
+      for (const mode of ["dense", "keyword", "hybrid"]) {
+        const original = await search(["--store", "local"], "etcd metadata storage", mode);
+        expect(
+          (await search(["--store", "roundtrip"], "etcd metadata storage", mode)).map((h) => [h.id, h.score]),
+        ).toEqual(original.map((h) => [h.id, h.score]));
+      }
+    },
+    SLOW,
+  );
+
+  it(
+    "a wrong token and an unreachable server are one-line errors with the fix; the token never shows",
+    async () => {
+      const TOKEN = "root:cli-test-password";
+      const guarded = await startFaultProxy(lite.server().uri, { token: TOKEN });
+      try {
+        const env = { MILVUS_URI: guarded.uri, MRAG_MILVUS_DATABASE: await database() };
+        const ok = await runMrag(["ingest", "docs/product_faq.md", "--json"], {
+          cwd: ws.dir,
+          env: { ...env, MILVUS_TOKEN: TOKEN },
+        });
+        expect(ok.code, ok.stderr).toBe(0);
+        expect(ok.stdout + ok.stderr).not.toContain("cli-test-password");
+        const wrong = await runMrag(["search", "milvus"], {
+          cwd: ws.dir,
+          env: { ...env, MILVUS_TOKEN: "root:not-the-password" },
+        });
+        expect(wrong.code).toBe(1);
+        expect(wrong.stderr).toMatch(/refused the credentials.*MILVUS_TOKEN/);
+        expect(wrong.stderr).not.toContain("not-the-password");
+        expect(wrong.stderr).not.toMatch(/\n\s+at /);
+      } finally {
+        await guarded.close();
+      }
+      const down = await runMrag(["search", "milvus"], {
+        cwd: ws.dir,
+        env: { MILVUS_URI: "http://127.0.0.1:9", MRAG_MILVUS_TIMEOUT_MS: "3000" },
+      });
+      expect(down.code).toBe(1);
+      expect(down.stderr).toMatch(/cannot reach Milvus at http:\/\/127\.0\.0\.1:9/);
+    },
+    SLOW,
+  );
 });

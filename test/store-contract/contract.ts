@@ -330,11 +330,13 @@ export function runStoreContract(
           "dir\\file'.md",
           'quote"s and ; semicolons',
           "unicode/é漢字.md",
+          "docs/[draft] {v1}/(x)|*.md",
+          "ctrl\tand\u0001 bell\u0007.md",
         ];
         await c.replaceSources(
           hostile.map((source, i) => ({
             source,
-            chunks: makeSource(source, i + 1, DIM, { tags: [`tag' OR 'a'='a`, `t${i}`] }),
+            chunks: makeSource(source, i + 1, DIM, { tags: [`tag' OR 'a'='a`, `t${i}`, `[t${i}]_%\\`] }),
           })),
         );
         for (const [i, source] of hostile.entries()) {
@@ -357,6 +359,18 @@ export function runStoreContract(
           filter: { sourcePrefix: "docs/100%_done/" },
         });
         expect(new Set(filtered.map((h) => h.chunk.source))).toEqual(new Set(["docs/100%_done/x.md"]));
+        expect((await c.listSources({ prefix: "docs/[" })).map((s) => s.source)).toEqual([
+          "docs/[draft] {v1}/(x)|*.md",
+        ]);
+        expect((await c.listSources({ prefix: "ctrl\t" })).map((s) => s.source)).toEqual([hostile[8]]);
+        const bracketed = await c.search({
+          mode: "dense",
+          k: 50,
+          vector: q,
+          filter: { sourcePrefix: "docs/[draft] {", tags: ["[t7]_%\\"] },
+        });
+        expect(bracketed.length).toBe(8);
+        expect(await c.search({ mode: "dense", k: 50, vector: q, filter: { tags: ["[t7]__\\"] } })).toEqual([]);
         const byTag = await c.search({ mode: "dense", k: 50, vector: q, filter: { tags: ["t0' OR 'a'='a"] } });
         expect(byTag).toEqual([]);
         const byHostileTag = await c.search({ mode: "dense", k: 100, vector: q, filter: { tags: ["tag' OR 'a'='a"] } });
@@ -364,9 +378,11 @@ export function runStoreContract(
         expect(await c.deleteSources({ source: "a' OR 1=1 --" })).toBe(1);
         expect(await c.deleteSources({ prefix: "docs/100%_done/" })).toBe(2);
         expect(await c.deleteSources({ source: "dir\\file'.md" })).toBe(5);
+        expect(await c.deleteSources({ source: hostile[8]! })).toBe(9);
         expect((await c.listSources()).map((s) => s.source)).toEqual([
           "docs/100%_done2/y.md",
           "docs/100Xydone/x.md",
+          "docs/[draft] {v1}/(x)|*.md",
           'quote"s and ; semicolons',
           "unicode/é漢字.md",
         ]);

@@ -1,15 +1,19 @@
 import { openMilvusStore } from "../../src/store/milvus/store.js";
-import { startMilvusTestServer } from "../milvus-server/index.js";
+import { freshDatabase, useMilvusLite } from "../helpers/milvus-lite-suite.js";
 import { runStoreContract } from "./contract.js";
 
-// The Milvus adapter through the real SDK against the in-process Milvus gRPC test server (one per test, so
-// every test starts from an empty server). A real Milvus runs the same contract: `npm run test:milvus`.
-runStoreContract(
-  "milvus (in-process test server)",
-  async () => {
-    const server = await startMilvusTestServer();
-    const store = await openMilvusStore({ uri: server.uri, timeoutMs: 5000 });
-    return { store, cleanup: () => server.close() };
-  },
-  { atomicReplace: false },
-);
+// The Milvus adapter through the real SDK against a real Milvus Lite server (one per file, a fresh database
+// per test). Milvus standalone, a cluster or Zilliz Cloud run the same contract: `npm run test:milvus`.
+const lite = useMilvusLite("store contract: milvus (Milvus Lite)");
+if (lite.available) {
+  runStoreContract(
+    "milvus (Milvus Lite)",
+    async () => {
+      const { uri } = lite.server();
+      const db = await freshDatabase(uri);
+      const store = await openMilvusStore({ uri, database: db.database, timeoutMs: 15_000 });
+      return { store, cleanup: () => db.cleanup() };
+    },
+    { atomicReplace: false },
+  );
+}

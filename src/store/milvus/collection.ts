@@ -1,4 +1,10 @@
-import { type ConsistencyLevelEnum, type MilvusClient, type RowData, RRFRanker } from "@zilliz/milvus2-sdk-node";
+import {
+  type ConsistencyLevelEnum,
+  type HybridSearchSingleReq,
+  type MilvusClient,
+  type RowData,
+  RRFRanker,
+} from "@zilliz/milvus2-sdk-node";
 import { StoreError, UsageError } from "../../errors.js";
 import { RRF_K } from "../fusion.js";
 import { searchTextOf } from "../search-text.js";
@@ -15,6 +21,7 @@ import type {
   StoredChunk,
 } from "../types.js";
 import { validateChunks, validateNeighbourCounts, validateReplacements, validateSearchRequest } from "../validate.js";
+import { clientAnalysis } from "./analyzer.js";
 import { isMessageTooLarge, type MilvusErrors, type MilvusResponse } from "./connection.js";
 import { and, compileSearchFilter, eq, inList, milvusString, startsWith } from "./expr.js";
 import { type FieldKey, outputFields } from "./fields.js";
@@ -171,11 +178,13 @@ export class MilvusCollection implements Collection {
 
   /** Heading path + text for the BM25 input, cut (headings first) to the bytes the field holds. */
   private searchText(c: ChunkRecord): string {
-    const full = searchTextOf(c);
+    const analyze = clientAnalysis(this.layout.analyzer);
+    const full = analyze(searchTextOf(c));
     const max = this.layout.maxLength.searchText;
     if (max === undefined || utf8Bytes(full) <= max) return full;
-    if (utf8Bytes(c.text) <= max) return c.text;
-    return Buffer.from(c.text, "utf8")
+    const text = analyze(c.text);
+    if (utf8Bytes(text) <= max) return text;
+    return Buffer.from(text, "utf8")
       .subarray(0, max)
       .toString("utf8")
       .replace(/\uFFFD$/, "");
@@ -611,9 +620,15 @@ export class MilvusCollection implements Collection {
       consistency_level: this.consistencyLevel,
     };
     const dense = valid.vector ? Array.from(valid.vector) : [];
-    const text = valid.text ?? "";
+    const text = clientAnalysis(this.layout.analyzer)(valid.text ?? "");
     const what = `${valid.mode} search`;
     const asRows = (r: { results?: unknown }) => (r.results ?? []) as Row[];
+    // The SDK forwards a branch's metric_type although its type does not declare it.
+    const branch = (b: HybridSearchSingleReq & { metric_type: string }): HybridSearchSingleReq => ({
+      ...b,
+      params: {},
+      ...(filter ? { expr: filter } : {}),
+    });
     let results: Row[];
     if (valid.mode === "dense") {
       results = asRows(
@@ -645,9 +660,10 @@ export class MilvusCollection implements Collection {
         await this.call(what, () =>
           this.ctx.client.search({
             ...common,
+            // Each branch names its metric: Milvus Lite refuses a BM25 branch without it (standalone infers it).
             data: [
-              { data: dense, anns_field: this.f.dense, params: {}, ...(filter ? { expr: filter } : {}) },
-              { data: text, anns_field: this.f.sparse, params: {}, ...(filter ? { expr: filter } : {}) },
+              branch({ data: dense, anns_field: this.f.dense, metric_type: this.metric }),
+              branch({ data: text, anns_field: this.f.sparse, metric_type: "BM25" }),
             ],
             rerank: RRFRanker(RRF_K),
           }),
@@ -658,8 +674,10 @@ export class MilvusCollection implements Collection {
       const score = toNumber(row.score);
       return {
         chunk: this.rowToChunk({ ...row, [this.f.id]: row[this.f.id] ?? row.id }),
-        // Higher is better for every mode; L2 is a distance, so it is negated.
-        score: valid.mode === "dense" && this.metric === "L2" ? -score : score,
+        // Higher is better for every mode; L2 is a distance, so it is negated. A BM25 score of a hit is always
+        // positive: Milvus Lite 3.2.2 returns it negated (its internal distance), which is turned back here.
+        score:
+          valid.mode === "dense" && this.metric === "L2" ? -score : valid.mode === "keyword" ? Math.abs(score) : score,
       };
     });
   }

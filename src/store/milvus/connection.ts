@@ -68,7 +68,9 @@ export interface MilvusStatus {
   reason?: string;
 }
 
-const AUTH_WORDS = /auth|credential|unauthenticated|password|token|permission denied|privilege/i;
+// Whole words only: "tokenizer" (an analyzer error) or "author" must not read as a refused credential.
+const AUTH_WORDS =
+  /\b(auth|authenticat\w*|unauthenticated|credentials?|password|(api )?token|permission denied|privileges?)\b/i;
 const QUOTA_WORDS = /quota|exceeded the limit|limit exceeded|exceeds? (the )?(max|limit)|rate limit|too many/i;
 
 /**

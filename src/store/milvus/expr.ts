@@ -15,13 +15,16 @@ import type { FieldNames } from "./fields.js";
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+const ESCAPES: Record<string, string> = { '"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
 /**
- * A double-quoted Milvus string literal. Milvus reads literals with C/Go escapes (`\"`, `\\`, `\n`, `\uXXXX`),
- * which JSON's escaping is a subset of. VarChar values are UTF-8, so a lone surrogate (which no stored value
- * can hold) becomes U+FFFD rather than an escape Milvus would reject.
+ * A double-quoted Milvus string literal. Only `"`, `\`, newline, carriage return and tab are escaped: those
+ * escapes mean the same to Milvus (C/Go escapes) and Milvus Lite (which knows no others, e.g. no `\uXXXX`), and
+ * every other character, control characters included, stands for itself in both. VarChar values are UTF-8, so
+ * a lone surrogate (which no stored value can hold) becomes U+FFFD.
  */
 export function milvusString(value: string): string {
-  return JSON.stringify(value.replace(LONE_SURROGATE, "\uFFFD"));
+  return `"${value.replace(LONE_SURROGATE, "\uFFFD").replace(/["\\\n\r\t]/g, (c) => ESCAPES[c] ?? c)}"`;
 }
 
 /** `field == "value"` */

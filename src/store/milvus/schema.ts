@@ -7,6 +7,7 @@ import {
   FunctionType,
 } from "@zilliz/milvus2-sdk-node";
 import { ModelMismatchError, StoreError } from "../../errors.js";
+import { ANALYZER_PROPERTY, type AnalyzerKind, SERVER_ANALYZER_PARAMS } from "./analyzer.js";
 import { FIELD_KEYS, type FieldKey, type FieldNames, OPTIONAL_FOR_WRITE, REQUIRED_FIELDS } from "./fields.js";
 import {
   GENERATION_FIELD,
@@ -63,6 +64,7 @@ export function createCollectionRequest(
   modelId: string,
   dimension: number,
   consistency: string,
+  analyzer: AnalyzerKind = "english",
 ): CreateCollectionReq {
   const varchar = (key: FieldKey, max: number, extra: Partial<FieldType> = {}): FieldType => ({
     name: fields[key],
@@ -95,8 +97,8 @@ export function createCollectionRequest(
       varchar("id", LIMITS.id),
       { name: GENERATION_FIELD, data_type: DataType.Int64 },
       varchar("text", LIMITS.text),
-      // Heading path + text, as the embedded store indexes it; English analyzer = its stemming and stop words.
-      varchar("searchText", LIMITS.text, { enable_analyzer: true, analyzer_params: { type: "english" } }),
+      // Heading path + text, as the embedded store indexes it, with its stemming and stop words (analyzer.ts).
+      varchar("searchText", LIMITS.text, { enable_analyzer: true, analyzer_params: SERVER_ANALYZER_PARAMS[analyzer] }),
       { name: fields.dense, data_type: DataType.FloatVector, dim: dimension },
       { name: fields.sparse, data_type: DataType.SparseFloatVector, is_function_output: true },
       varchar("source", LIMITS.source),
@@ -125,6 +127,7 @@ export function createCollectionRequest(
       [PROPERTY.dimension]: String(dimension),
       [PROPERTY.createdAt]: String(Date.now()),
       [GENERATION_PROPERTY]: serializeGenerationState(INITIAL_STATE),
+      [ANALYZER_PROPERTY]: analyzer,
     },
   };
 }
@@ -149,6 +152,8 @@ export interface CollectionLayout {
   generations: boolean;
   /** Whether `sparse` is filled by a BM25 function from `searchText` or `text` (keyword and hybrid need it). */
   bm25: boolean;
+  /** How the BM25 input was analysed (undefined: by the server alone, e.g. a collection mrag did not create). */
+  analyzer: AnalyzerKind | undefined;
 }
 
 function typeParam(field: FieldSchema, key: string): string | undefined {
@@ -255,5 +260,10 @@ export function inspectCollection(
     maxLength,
     generations,
     bm25,
+    analyzer: analyzerOf(props.get(ANALYZER_PROPERTY)),
   };
+}
+
+function analyzerOf(recorded: string | undefined): AnalyzerKind | undefined {
+  return recorded === "english" || recorded === "mrag-english" ? recorded : undefined;
 }

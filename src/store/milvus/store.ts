@@ -5,6 +5,7 @@ import { ModelMismatchError, StoreBusyError, StoreError, UsageError } from "../.
 import { silentLogger } from "../../log.js";
 import type { Collection, CollectionMeta, OpenCollectionOptions, Store } from "../types.js";
 import { validateCollectionName, validateModelAndDimension } from "../validate.js";
+import { ANALYZER_PROPERTY, type AnalyzerKind, isUnsupportedAnalyzer } from "./analyzer.js";
 import { MilvusCollection } from "./collection.js";
 import { connectMilvus, displayUri, type MilvusConnectionOptions, MilvusErrors } from "./connection.js";
 import { resolveFieldNames } from "./fields.js";
@@ -201,15 +202,30 @@ export class MilvusStore implements Store {
   ): Promise<DescribeCollectionResponse> {
     const existing = await this.describe(physical);
     if (existing) return existing; // created meanwhile by another writer of this process
-    const request = createCollectionRequest(
-      physical,
-      this.fields,
-      options.modelId,
-      options.dimension,
-      this.options.consistency ?? "Strong",
-    );
-    request.properties = { ...request.properties, [PROPERTY_NAME]: name };
-    await this.errors.call(`creating collection "${physical}"`, () => this.client.createCollection(request));
+    const request = (analyzer: AnalyzerKind) => {
+      const req = createCollectionRequest(
+        physical,
+        this.fields,
+        options.modelId,
+        options.dimension,
+        this.options.consistency ?? "Strong",
+        analyzer,
+      );
+      req.properties = { ...req.properties, [PROPERTY_NAME]: name };
+      return req;
+    };
+    const what = `creating collection "${physical}"`;
+    try {
+      await this.errors.call(what, () => this.client.createCollection(request("english")));
+    } catch (error) {
+      // Milvus Lite has no `english` analyzer: mrag analyses the text itself (analyzer.ts).
+      if (!(error instanceof StoreError) || !isUnsupportedAnalyzer(error.message)) throw error;
+      this.warn(
+        `${this.location} has no built-in English analyzer (Milvus Lite?); mrag stems and drops stop words itself ` +
+          `for collection "${name}" (recorded as ${ANALYZER_PROPERTY}=mrag-english)`,
+      );
+      await this.errors.call(what, () => this.client.createCollection(request("mrag-english")));
+    }
     await this.errors.call(`indexing collection "${physical}"`, () =>
       this.client.createIndex([
         { collection_name: physical, field_name: this.fields.dense, index_type: "AUTOINDEX", metric_type: "COSINE" },

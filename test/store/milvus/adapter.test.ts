@@ -1,46 +1,65 @@
-import * as grpc from "@grpc/grpc-js";
-import { DataType, FunctionType, MilvusClient } from "@zilliz/milvus2-sdk-node";
-import { afterEach, describe, expect, it } from "vitest";
+import { DataType, FunctionType, type MilvusClient } from "@zilliz/milvus2-sdk-node";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StoreError, UsageError } from "../../../src/errors.js";
 import { createLogger } from "../../../src/log.js";
 import { openMilvusStore } from "../../../src/store/milvus/store.js";
-import { type MilvusTestServer, startMilvusTestServer } from "../../milvus-server/index.js";
+import { type FaultProxy, type FaultProxyOptions, startFaultProxy } from "../../helpers/milvus-fault-proxy.js";
+import { adminClient, freshDatabase, useMilvusLite } from "../../helpers/milvus-lite-suite.js";
 import { makeSource, prng, unitVector } from "../../store-contract/fixtures.js";
 
 /**
  * What the Milvus adapter must do beyond the shared store contract: the issue's bad inputs (wrong token,
  * missing field, oversized batch, quota, transient errors) and existing collections with other field names.
+ * Everything runs on a real Milvus Lite (a fresh database per test); what a healthy Lite never does (refuse a
+ * token, a request size or a collection quota; fail a call with UNAVAILABLE) comes from the fault proxy in
+ * front of it, over the real protocol.
  */
 const DIM = 8;
 const MODEL = "test:synthetic-8@1";
 
-let server: MilvusTestServer | undefined;
-const clients: MilvusClient[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.closeConnection().catch(() => undefined);
-  await server?.close();
-  server = undefined;
-});
+const lite = useMilvusLite("Milvus store adapter (Milvus Lite)");
 
-async function start(options: Parameters<typeof startMilvusTestServer>[0] = {}): Promise<MilvusTestServer> {
-  server = await startMilvusTestServer(options);
-  return server;
+let database = "";
+let dropDatabase: (() => Promise<void>) | undefined;
+const proxies: FaultProxy[] = [];
+const clients: MilvusClient[] = [];
+if (lite.available) {
+  beforeEach(async () => {
+    const db = await freshDatabase(lite.server().uri);
+    database = db.database;
+    dropDatabase = () => db.cleanup();
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.closeConnection().catch(() => undefined);
+    for (const p of proxies.splice(0)) await p.close();
+    await dropDatabase?.();
+  });
 }
 
-function sdk(s: MilvusTestServer, token?: string): MilvusClient {
-  const client = new MilvusClient({ address: s.address, ...(token ? { token } : {}) });
-  client.connectPromise.catch(() => undefined);
+/** The test's database on the real server. */
+function server(): { uri: string; database: string } {
+  return { uri: lite.server().uri, database };
+}
+
+async function proxy(options: FaultProxyOptions = {}): Promise<FaultProxy> {
+  const p = await startFaultProxy(lite.server().uri, options);
+  proxies.push(p);
+  return p;
+}
+
+function sdk(s: { uri: string; database: string }): MilvusClient {
+  const client = adminClient(s.uri, undefined, s.database);
   clients.push(client);
   return client;
 }
 
 /** A collection made by another tool: its own field names, no mrag properties, optional BM25. */
 async function foreignCollection(
-  s: MilvusTestServer,
+  s: { uri: string; database: string },
   name: string,
-  options: { withSource?: boolean; bm25?: boolean; token?: string } = {},
+  options: { withSource?: boolean; bm25?: boolean } = {},
 ): Promise<MilvusClient> {
-  const client = sdk(s, options.token);
+  const client = sdk(s);
   const fields = [
     { name: "pk", data_type: DataType.VarChar, max_length: 64, is_primary_key: true, autoID: false },
     { name: "content", data_type: DataType.VarChar, max_length: 4096, enable_analyzer: true },
@@ -84,22 +103,32 @@ async function foreignCollection(
   return client;
 }
 
-describe("Milvus store adapter", () => {
+const suite = lite.available ? describe : describe.skip;
+
+suite("Milvus store adapter (Milvus Lite)", () => {
   it("a wrong token is refused with a message naming MILVUS_TOKEN, never echoing the token", async () => {
-    const s = await start({ token: "root:right-password" });
-    const error = await openMilvusStore({ uri: s.uri, token: "root:wrong-password-xyz", timeoutMs: 5000 }).catch(
-      (e: unknown) => e as Error,
-    );
+    const s = { ...(await proxy({ token: "root:right-password" })), database };
+    const error = await openMilvusStore({
+      uri: s.uri,
+      database: s.database,
+      token: "root:wrong-password-xyz",
+      timeoutMs: 5000,
+    }).catch((e: unknown) => e as Error);
     expect(error).toBeInstanceOf(StoreError);
     expect((error as Error).message).toMatch(/refused the credentials.*MILVUS_TOKEN/);
     expect((error as Error).message).not.toContain("wrong-password-xyz");
-    const ok = await openMilvusStore({ uri: s.uri, token: "root:right-password", timeoutMs: 5000 });
+    const ok = await openMilvusStore({
+      uri: s.uri,
+      database: s.database,
+      token: "root:right-password",
+      timeoutMs: 5000,
+    });
     await ok.close();
   });
 
   it("a batch bigger than the server's message limit is split, not failed", async () => {
-    const s = await start({ maxReceiveMessageBytes: 64 * 1024 });
-    const store = await openMilvusStore({ uri: s.uri, timeoutMs: 5000 });
+    const s = { ...(await proxy({ maxRequestBytes: 64 * 1024 })), database };
+    const store = await openMilvusStore({ uri: s.uri, database: s.database, timeoutMs: 5000 });
     const c = await store.openCollection("docs", { modelId: MODEL, dimension: DIM, create: true });
     // ~40 chunks of ~6 KB: about 240 KB in what the adapter plans as one request.
     const chunks = makeSource("big.md", 40, DIM).map((chunk) => ({
@@ -115,8 +144,8 @@ describe("Milvus store adapter", () => {
   });
 
   it("a collection quota (free tiers) is a plain message, not a raw status", async () => {
-    const s = await start({ maxCollections: 1 });
-    const store = await openMilvusStore({ uri: s.uri, timeoutMs: 5000 });
+    const s = { ...(await proxy({ maxCollections: 1 })), database };
+    const store = await openMilvusStore({ uri: s.uri, database: s.database, timeoutMs: 5000 });
     await store.openCollection("first", { modelId: MODEL, dimension: DIM, create: true });
     const error = await store
       .openCollection("second", { modelId: MODEL, dimension: DIM, create: true })
@@ -127,13 +156,13 @@ describe("Milvus store adapter", () => {
   });
 
   it("a transient UNAVAILABLE is retried with backoff; a persistent one fails with the unreachable message", async () => {
-    const s = await start();
-    const store = await openMilvusStore({ uri: s.uri, timeoutMs: 5000, maxRetries: 3 });
+    const s = { ...(await proxy()), database };
+    const store = await openMilvusStore({ uri: s.uri, database: s.database, timeoutMs: 5000, maxRetries: 3 });
     const c = await store.openCollection("docs", { modelId: MODEL, dimension: DIM, create: true });
     await c.replaceSources([{ source: "a.md", chunks: makeSource("a.md", 3, DIM) }]);
-    s.failNext("Query", { grpcCode: grpc.status.UNAVAILABLE }, 1);
+    s.failNext("Query", { code: 14, message: "injected: node restarting" }, 1);
     expect((await c.getSource("a.md")).length).toBe(3);
-    s.failNext("Query", { grpcCode: grpc.status.UNAVAILABLE }, 10);
+    s.failNext("Query", { code: 14, message: "injected: node restarting" }, 10);
     const error = await c.getSource("a.md").catch((e: unknown) => e as Error);
     expect(error).toBeInstanceOf(StoreError);
     expect((error as Error).message).toMatch(/cannot reach Milvus/);
@@ -141,10 +170,11 @@ describe("Milvus store adapter", () => {
   });
 
   it("an existing collection missing a required field is refused, naming the field and the fix", async () => {
-    const s = await start();
+    const s = server();
     await foreignCollection(s, "articles", { withSource: false });
     const store = await openMilvusStore({
       uri: s.uri,
+      database: s.database,
       timeoutMs: 5000,
       fields: { id: "pk", text: "content", dense: "embedding" },
     });
@@ -160,11 +190,12 @@ describe("Milvus store adapter", () => {
   });
 
   it("an existing collection with mapped field names is searched and read; writes and keyword search say why not", async () => {
-    const s = await start();
+    const s = server();
     await foreignCollection(s, "articles");
     const warnings: string[] = [];
     const store = await openMilvusStore({
       uri: s.uri,
+      database: s.database,
       timeoutMs: 5000,
       fields: { id: "pk", text: "content", dense: "embedding", source: "url" },
       logger: createLogger("warn", (line) => warnings.push(line)),
@@ -195,10 +226,11 @@ describe("Milvus store adapter", () => {
   });
 
   it("an existing collection with a BM25 function on its text supports keyword search", async () => {
-    const s = await start();
+    const s = server();
     await foreignCollection(s, "articles", { bm25: true });
     const store = await openMilvusStore({
       uri: s.uri,
+      database: s.database,
       timeoutMs: 5000,
       fields: { id: "pk", text: "content", dense: "embedding", source: "url", sparse: "sparse_vec" },
     });
@@ -209,10 +241,11 @@ describe("Milvus store adapter", () => {
   });
 
   it("a collection of another dimension is refused even when it records no model", async () => {
-    const s = await start();
+    const s = server();
     await foreignCollection(s, "articles");
     const store = await openMilvusStore({
       uri: s.uri,
+      database: s.database,
       timeoutMs: 5000,
       fields: { id: "pk", text: "content", dense: "embedding", source: "url" },
     });
@@ -223,8 +256,8 @@ describe("Milvus store adapter", () => {
   });
 
   it("mrag names with '-' map to '_' in Milvus and two names never share one collection", async () => {
-    const s = await start();
-    const store = await openMilvusStore({ uri: s.uri, timeoutMs: 5000 });
+    const s = server();
+    const store = await openMilvusStore({ uri: s.uri, database: s.database, timeoutMs: 5000 });
     const c = await store.openCollection("my-notes", { modelId: MODEL, dimension: DIM, create: true });
     expect(c.meta.name).toBe("my-notes");
     const shown = await sdk(s).showCollections();
@@ -237,8 +270,8 @@ describe("Milvus store adapter", () => {
   });
 
   it("a replacement cut short (new version partly written) is reported with an empty hash so sync redoes it", async () => {
-    const s = await start();
-    const store = await openMilvusStore({ uri: s.uri, timeoutMs: 5000, maxRetries: 0 });
+    const s = server();
+    const store = await openMilvusStore({ uri: s.uri, database: s.database, timeoutMs: 5000, maxRetries: 0 });
     const c = await store.openCollection("docs", { modelId: MODEL, dimension: DIM, create: true });
     const v1 = makeSource("a.md", 3, DIM, { version: "v1" });
     await c.replaceSources([{ source: "a.md", chunks: v1 }]);

@@ -74,6 +74,19 @@ describe("Milvus connection", () => {
     expect(errors.fromStatus("x", { error_code: "Success", code: 0, reason: "" })).toBeUndefined();
   });
 
+  it("an unknown server error is reported as what it is, not as a credentials or quota problem", () => {
+    const errors = new MilvusErrors("http://localhost:19530");
+    // Milvus Lite 3.2.2's answer to the `english` analyzer: "tokenizer" once read as a refused token.
+    const reason = "unknown tokenizer type: 'english' (supported: 'standard', 'jieba')";
+    const analyzer = errors.fromStatus('creating collection "docs"', { error_code: 6, code: 6, reason });
+    expect(analyzer?.message).toBe(
+      `Milvus at http://localhost:19530 failed while creating collection "docs": ${reason}`,
+    );
+    const thrown = errors.fromThrown("searching", new Error("field author_token_count not found"));
+    expect(thrown.message).not.toMatch(/credentials|MILVUS_TOKEN|limit was reached/);
+    expect(thrown.message).toMatch(/failed while searching: field author_token_count not found/);
+  });
+
   it("a closed port fails fast with the unreachable message", async () => {
     const server = createServer();
     const port = await listen(server);

@@ -14,6 +14,6 @@ if (lite.available) {
       const store = await openMilvusStore({ uri, database: db.database, timeoutMs: 15_000 });
       return { store, cleanup: () => db.cleanup() };
     },
-    { atomicReplace: false },
+    {},
   );
 }

@@ -12,6 +12,7 @@ import {
 } from "../ingest/sync.js";
 import type { MragContext } from "./context.js";
 import { checkAllowedPath, resolveAllowedRoots } from "./roots.js";
+import { realpathOfExisting, resolveSourceRoot } from "./source-root.js";
 import { defineTool } from "./tool.js";
 import { noNul } from "./validation.js";
 
@@ -21,6 +22,8 @@ export interface IngestOperation {
   tags?: string[];
   prune?: boolean;
   force?: boolean;
+  /** Folder source ids are relative to; default `resolveSourceRoot` (eval names the folder it wrote). */
+  root?: string;
   signal?: AbortSignal;
   onProgress?: (event: IngestProgress) => void;
 }
@@ -32,14 +35,18 @@ export interface IngestOperation {
 export async function runIngest(context: MragContext, operation: IngestOperation): Promise<IngestSummary> {
   const { config } = context;
   const store = await context.store();
+  const root = operation.root ?? (await resolveSourceRoot(config, context.cwd));
   return store.withWriteLock(async () => {
     const collection = await context.collection({ create: true });
     return ingestSources(collection, await context.embedder(), {
       inputs: operation.inputs,
       ...(operation.texts ? { texts: operation.texts } : {}),
       cwd: context.cwd,
+      root,
       // An embedded store kept among the documents must not ingest its own files.
-      ...(store.kind === "embedded" ? { skipFolders: [path.resolve(context.cwd, store.location)] } : {}),
+      ...(store.kind === "embedded"
+        ? { skipFolders: [await realpathOfExisting(path.resolve(context.cwd, store.location))] }
+        : {}),
       include: config.ingest.include,
       exclude: config.ingest.exclude,
       gitignore: config.ingest.gitignore,
@@ -70,9 +77,11 @@ export function formatSummary(s: IngestSummary): string {
           .slice(0, 5)
           .map((k) => `${k.source}: ${k.reason}${k.detail ? ` (${k.detail})` : ""}`)
           .join(", ")}${s.skipped.length > 5 ? `, +${s.skipped.length - 5} more` : ""})`;
+  const legacy = s.legacyIds.length > 0 ? `; ${s.legacyIds.length} old source id(s) replaced by canonical ones` : "";
   return (
     `${s.added.length} added, ${s.updated.length} updated, ${s.unchanged.length} unchanged, ` +
-    `${s.removed.length} removed, ${skipped}; ${s.chunksWritten} chunks written in ${(s.durationMs / 1000).toFixed(1)} s`
+    `${s.removed.length} removed, ${skipped}; ${s.chunksWritten} chunks written in ${(s.durationMs / 1000).toFixed(1)} s` +
+    legacy
   );
 }
 

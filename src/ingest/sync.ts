@@ -6,7 +6,7 @@ import type { ChunkRecord, Collection, SourceReplacement } from "../store/types.
 import { chunkDocument } from "./chunk/index.js";
 import { sha256Hex } from "./hash.js";
 import { detectFileType, loadBytes, loadUrl } from "./loaders/index.js";
-import type { ChunkingOptions, LoadedDocument, SkippedSource, TextChunk } from "./types.js";
+import type { ChunkingOptions, LoadedDocument, NotTaken, SkippedSource, TextChunk } from "./types.js";
 import { discoverFiles } from "./walk.js";
 
 /** Read a file, refusing (ELOOP) when it has become a symlink since the walk found it. */
@@ -77,6 +77,10 @@ export interface IngestSummary {
    * again under its canonical id with the same content: removed in the same commit that holds the canonical one.
    */
   legacyIds: string[];
+  /** Files the folder walks looked at and left out, by reason (counted, never silently dropped). */
+  notTaken: NotTaken;
+  /** Sources read in a way worth saying (a fallback encoding). */
+  notes: { source: string; note: string }[];
   chunksWritten: number;
   chunksRemoved: number;
   durationMs: number;
@@ -141,6 +145,8 @@ export async function ingestSources(
     removed: [],
     skipped: [],
     legacyIds: [],
+    notTaken: { byReason: {} as NotTaken["byReason"], byExtension: {} },
+    notes: [],
     chunksWritten: 0,
     chunksRemoved: 0,
     durationMs: 0,
@@ -157,6 +163,7 @@ export async function ingestSources(
     ...(request.skipFolders ? { skipFolders: request.skipFolders } : {}),
   });
   summary.skipped.push(...discovered.skipped);
+  summary.notTaken = discovered.notTaken;
   const existing = new Map((await collection.listSources()).map((s) => [s.source, s]));
   const seen = new Set<string>(discovered.skipped.map((s) => s.source));
   const texts = request.texts ?? [];
@@ -195,6 +202,7 @@ export async function ingestSources(
       summary.unchanged.push(source);
       return;
     }
+    if (result.note !== undefined) summary.notes.push({ source, note: result.note });
     const loaded = { ...result, sourceHash: fingerprint(result.sourceHash) };
     const chunks = chunkDocument(loaded, request.chunking);
     const maxChunks = request.maxChunksPerSource ?? Number.POSITIVE_INFINITY;

@@ -6,7 +6,7 @@ import ignore, { type Ignore } from "ignore";
 import { UsageError } from "../errors.js";
 import { detectFileType } from "./loaders/filetypes.js";
 import { normalizeUrl } from "./loaders/url.js";
-import type { SkippedSource } from "./types.js";
+import { NOT_TAKEN_REASONS, type NotTaken, type NotTakenReason, type SkippedSource } from "./types.js";
 
 export interface DiscoverOptions {
   /** Working directory: relative inputs resolve against it. */
@@ -55,6 +55,8 @@ export interface Discovery {
   files: DiscoveredFile[];
   /** Files left out with a reason (too large, unreadable folder, not a regular file). */
   skipped: SkippedSource[];
+  /** Files the walks looked at and left out (type, .gitignore, include/exclude, hidden, links), counted. */
+  notTaken: NotTaken;
   /** Normalised http(s) URLs, sorted, no duplicates. */
   urls: string[];
   /**
@@ -195,6 +197,17 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
   const urls = new Set<string>();
   const folders = new Set<string>();
 
+  const notTaken: NotTaken = {
+    byReason: Object.fromEntries(NOT_TAKEN_REASONS.map((r) => [r, 0])) as Record<NotTakenReason, number>,
+    byExtension: {},
+  };
+  const leaveOut = (reason: NotTakenReason, name?: string) => {
+    notTaken.byReason[reason]++;
+    if (name !== undefined) {
+      const ext = path.extname(name).toLowerCase() || "(none)";
+      notTaken.byExtension[ext] = (notTaken.byExtension[ext] ?? 0) + 1;
+    }
+  };
   const addSkip = (s: SkippedSource) => {
     if (!skipped.has(s.source)) skipped.set(s.source, s);
   };
@@ -244,13 +257,19 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
       const subdirs: { dir: string; chain: Chain }[] = [];
       for (const entry of entries) {
         const name = entry.name;
-        if (!includeHidden && name.startsWith(".")) continue;
+        if (!includeHidden && name.startsWith(".")) {
+          if (!entry.isDirectory() && name !== ".gitignore") leaveOut("hidden");
+          continue;
+        }
         const abs = path.join(dir, name);
         let isDir = entry.isDirectory();
         let isFile = entry.isFile();
         let real = path.join(chain.real, name);
         if (entry.isSymbolicLink()) {
-          if (!followSymlinks) continue;
+          if (!followSymlinks) {
+            leaveOut("symlink");
+            continue;
+          }
           try {
             const target = await stat(abs);
             isDir = target.isDirectory();
@@ -268,11 +287,11 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
           if (entry.isSymbolicLink() && inChain(chain, real)) continue; // a link back to an enclosing folder
           subdirs.push({ dir: abs, chain: { real, parent: chain } });
         } else if (isFile) {
-          if (respectGitignore && gitIgnored(rules, abs, false)) continue;
-          if (excludeIg !== undefined && matches(excludeIg, rel, abs, false)) continue;
-          if (includeIg !== undefined ? !matches(includeIg, rel, abs, false) : detectFileType(abs) === undefined)
-            continue;
-          candidates.push(abs);
+          if (respectGitignore && gitIgnored(rules, abs, false)) leaveOut("gitignored");
+          else if (excludeIg !== undefined && matches(excludeIg, rel, abs, false)) leaveOut("excluded");
+          else if (includeIg !== undefined && !matches(includeIg, rel, abs, false)) leaveOut("not-included");
+          else if (includeIg === undefined && detectFileType(abs) === undefined) leaveOut("unsupported-type", name);
+          else candidates.push(abs);
         }
       }
       const sizes = await Promise.all(
@@ -326,6 +345,7 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
   return {
     files: [...files.values()].sort((a, b) => byId(a.source, b.source)),
     skipped: [...skipped.values()].sort((a, b) => byId(a.source, b.source)),
+    notTaken,
     urls: [...urls].sort(byId),
     folders: [...folders].sort(byId),
   };

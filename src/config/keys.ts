@@ -80,6 +80,12 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     envType: "number",
     help: "a source that chunks into more pieces is skipped (e.g. a file of nothing but headings)",
   },
+  {
+    path: "ingest.sourceRoot",
+    env: "MRAG_SOURCE_ROOT",
+    envType: "string",
+    help: "folder source ids are relative to (default: the folder holding the store's .mrag folder; Milvus: absolute paths)",
+  },
   { path: "ingest.chunkChars", env: "MRAG_CHUNK_CHARS", envType: "number", help: "maximum characters per chunk" },
   {
     path: "ingest.overlapChars",

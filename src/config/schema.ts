@@ -77,6 +77,7 @@ export const ConfigSchema = z
         gitignore: z.boolean().default(true),
         urlTimeoutMs: positiveInt(600_000).default(20_000),
         allowPrivateUrls: z.boolean().default(false),
+        sourceRoot: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),

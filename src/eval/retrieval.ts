@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, realpath, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { SearchMode } from "../store/types.js";
 import type { MragContext } from "../tools/context.js";
@@ -27,6 +27,8 @@ export async function ingestDataset(
   }
   const summary = await runIngest(context, {
     inputs: [...roots],
+    // Gold lists name the documents' paths under the folder they were written to.
+    root: await realpath(context.cwd),
     prune: true,
     ...(onProgress ? { onProgress: (e) => e.phase === "ingest" && onProgress(e.done, e.total) } : {}),
   });

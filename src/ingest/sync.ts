@@ -6,7 +6,7 @@ import type { ChunkRecord, Collection, SourceReplacement } from "../store/types.
 import { chunkDocument } from "./chunk/index.js";
 import { sha256Hex } from "./hash.js";
 import { detectFileType, loadBytes, loadUrl } from "./loaders/index.js";
-import type { ChunkingOptions, LoadedDocument, SkippedSource, TextChunk } from "./types.js";
+import type { ChunkingOptions, LoadedDocument, NotTaken, SkippedSource, TextChunk } from "./types.js";
 import { discoverFiles } from "./walk.js";
 
 /** Read a file, refusing (ELOOP) when it has become a symlink since the walk found it. */
@@ -24,6 +24,8 @@ export interface IngestRequest {
   /** Documents given as text (MCP `ingest`); `source` is their id, its extension picks the format. */
   texts?: InlineText[];
   cwd: string;
+  /** Folder source ids are relative to (see `resolveSourceRoot`); default cwd. */
+  root?: string;
   include: string[];
   exclude: string[];
   gitignore: boolean;
@@ -70,6 +72,15 @@ export interface IngestSummary {
   unchanged: string[];
   removed: string[];
   skipped: SkippedSource[];
+  /**
+   * Ids from before source ids were canonical (relative to another working directory) whose file was found
+   * again under its canonical id with the same content: removed in the same commit that holds the canonical one.
+   */
+  legacyIds: string[];
+  /** Files the folder walks looked at and left out, by reason (counted, never silently dropped). */
+  notTaken: NotTaken;
+  /** Sources read in a way worth saying (a fallback encoding). */
+  notes: { source: string; note: string }[];
   chunksWritten: number;
   chunksRemoved: number;
   durationMs: number;
@@ -133,6 +144,9 @@ export async function ingestSources(
     unchanged: [],
     removed: [],
     skipped: [],
+    legacyIds: [],
+    notTaken: { byReason: {} as NotTaken["byReason"], byExtension: {} },
+    notes: [],
     chunksWritten: 0,
     chunksRemoved: 0,
     durationMs: 0,
@@ -141,6 +155,7 @@ export async function ingestSources(
   progress({ phase: "scan", done: 0, total: 0 });
   const discovered = await discoverFiles(request.inputs, {
     cwd: request.cwd,
+    ...(request.root !== undefined ? { root: request.root } : {}),
     include: request.include,
     exclude: request.exclude,
     respectGitignore: request.gitignore,
@@ -148,6 +163,7 @@ export async function ingestSources(
     ...(request.skipFolders ? { skipFolders: request.skipFolders } : {}),
   });
   summary.skipped.push(...discovered.skipped);
+  summary.notTaken = discovered.notTaken;
   const existing = new Map((await collection.listSources()).map((s) => [s.source, s]));
   const seen = new Set<string>(discovered.skipped.map((s) => s.source));
   const texts = request.texts ?? [];
@@ -186,6 +202,7 @@ export async function ingestSources(
       summary.unchanged.push(source);
       return;
     }
+    if (result.note !== undefined) summary.notes.push({ source, note: result.note });
     const loaded = { ...result, sourceHash: fingerprint(result.sourceHash) };
     const chunks = chunkDocument(loaded, request.chunking);
     const maxChunks = request.maxChunksPerSource ?? Number.POSITIVE_INFINITY;
@@ -215,6 +232,19 @@ export async function ingestSources(
     if (pendingChunks >= (request.batchChunks ?? DEFAULT_BATCH_CHUNKS)) await flush();
   };
 
+  const legacy = legacyIndex(existing.keys());
+  const dropLegacy = (file: { absPath: string; source: string }, bytesHash: string) => {
+    for (const old of legacyCandidates(legacy, file)) {
+      const info = existing.get(old);
+      if (!info || seen.has(old) || info.sourceHash !== fingerprint(bytesHash)) continue;
+      removals.push({ source: old, chunks: [] });
+      summary.legacyIds.push(old);
+      summary.removed.push(old);
+      summary.chunksRemoved += info.chunks;
+      seen.add(old);
+    }
+  };
+
   for (const file of discovered.files) {
     progress({ phase: "ingest", done, total, source: file.source });
     let bytes: Buffer;
@@ -226,11 +256,10 @@ export async function ingestSources(
       done++;
       continue;
     }
-    await consider(
-      file.source,
-      async () => loadBytes(bytes, file.source, detectFileType(file.absPath)),
-      sha256Hex(bytes),
-    );
+    const bytesHash = sha256Hex(bytes);
+    // Queued before the canonical source, so both land in the same commit.
+    dropLegacy(file, bytesHash);
+    await consider(file.source, async () => loadBytes(bytes, file.source, detectFileType(file.absPath)), bytesHash);
     done++;
   }
   for (const url of discovered.urls) {
@@ -271,6 +300,31 @@ export async function ingestSources(
   summary.durationMs = Date.now() - started;
   progress({ phase: "done", done, total });
   return summary;
+}
+
+/** Stored ids that may be an older id of a file: relative paths by last segment, absolute paths as they are. */
+type LegacyIndex = Map<string, string[]>;
+
+function legacyIndex(ids: Iterable<string>): LegacyIndex {
+  const byName: LegacyIndex = new Map();
+  for (const id of ids) {
+    if (id.startsWith(INLINE_SOURCE_PREFIX) || /^[a-z][a-z0-9+.-]*:\/\//i.test(id)) continue;
+    const name = id.slice(id.lastIndexOf("/") + 1);
+    byName.set(name, [...(byName.get(name) ?? []), id]);
+  }
+  return byName;
+}
+
+/**
+ * Ids an earlier mrag (ids relative to whatever working directory it ran in) may have given this file: its
+ * absolute path, or a relative id that is a whole-segment tail of it (`notes/a.md`, `tmp/x/notes/a.md`).
+ */
+function legacyCandidates(index: LegacyIndex, file: { absPath: string; source: string }): string[] {
+  const abs = file.absPath.split("\\").join("/");
+  const name = abs.slice(abs.lastIndexOf("/") + 1);
+  return (index.get(name) ?? []).filter(
+    (id) => id !== file.source && (id === abs || (!id.startsWith("/") && abs.endsWith(`/${id}`))),
+  );
 }
 
 /** A folder scope is a source-id prefix ending in `/`; `""` is the working directory (relative ids only). */

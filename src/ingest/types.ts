@@ -18,6 +18,8 @@ export interface LoadedDocument {
   tags?: string[];
   /** sha256 (hex) of the raw bytes, for incremental sync. */
   sourceHash: string;
+  /** Something the user should know about how it was read (a fallback encoding); shown in the summary. */
+  note?: string;
 }
 
 /** A chunk before embedding. */
@@ -54,6 +56,23 @@ export type SkipReason =
   | "unsupported"
   | "unreadable"
   | "fetch-failed";
+
+/** Why a file a folder walk looked at was not a candidate at all (counted, not listed). */
+export const NOT_TAKEN_REASONS = [
+  "unsupported-type",
+  "gitignored",
+  "excluded",
+  "not-included",
+  "hidden",
+  "symlink",
+] as const;
+export type NotTakenReason = (typeof NOT_TAKEN_REASONS)[number];
+
+/** Files a walk looked at and left out, by reason; unsupported types also by extension (`.gz`, `(none)`). */
+export interface NotTaken {
+  byReason: Record<NotTakenReason, number>;
+  byExtension: Record<string, number>;
+}
 
 export interface SkippedSource {
   source: string;

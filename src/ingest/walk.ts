@@ -6,11 +6,16 @@ import ignore, { type Ignore } from "ignore";
 import { UsageError } from "../errors.js";
 import { detectFileType } from "./loaders/filetypes.js";
 import { normalizeUrl } from "./loaders/url.js";
-import type { SkippedSource } from "./types.js";
+import { NOT_TAKEN_REASONS, type NotTaken, type NotTakenReason, type SkippedSource } from "./types.js";
 
 export interface DiscoverOptions {
-  /** Working directory: relative inputs resolve against it and source ids are relative to it. */
+  /** Working directory: relative inputs resolve against it. */
   cwd: string;
+  /**
+   * Folder source ids are relative to (a real path; see `resolveSourceRoot`). Files outside it, or every file
+   * when it is the file-system root, get their absolute path. Default: cwd.
+   */
+  root?: string;
   /**
    * Gitignore-style patterns (`**\/*.md`, `docs/`, `*.py`) a file must match, tested against its path relative
    * to the folder being walked and against its source id. Default: every type mrag can read.
@@ -35,7 +40,7 @@ export interface DiscoverOptions {
 
 export interface DiscoveredFile {
   absPath: string;
-  /** Source id: POSIX path relative to cwd when inside it, else the absolute POSIX path. */
+  /** Source id: POSIX path relative to the root when inside it, else the absolute POSIX path. */
   source: string;
   size: number;
   /**
@@ -50,6 +55,8 @@ export interface Discovery {
   files: DiscoveredFile[];
   /** Files left out with a reason (too large, unreadable folder, not a regular file). */
   skipped: SkippedSource[];
+  /** Files the walks looked at and left out (type, .gitignore, include/exclude, hidden, links), counted. */
+  notTaken: NotTaken;
   /** Normalised http(s) URLs, sorted, no duplicates. */
   urls: string[];
   /**
@@ -64,17 +71,22 @@ export const ALWAYS_SKIPPED_DIRS: ReadonlySet<string> = new Set([".git", "node_m
 
 const toPosix = (p: string): string => (path.sep === "\\" ? p.replaceAll("\\", "/") : p);
 
-/** Source id of a file: POSIX path relative to cwd when inside it, else the absolute POSIX path. */
-export function sourceIdForPath(absPath: string, cwd: string): string {
-  const rel = path.relative(cwd, absPath);
+/**
+ * Source id of a file: POSIX path relative to `root` when inside it, else the absolute POSIX path. A root that
+ * is the file-system root means absolute ids (`tmp/x.md` would read as a relative path).
+ */
+export function sourceIdForPath(absPath: string, root: string): string {
+  const abs = path.resolve(absPath);
+  if (path.parse(root).root === path.resolve(root)) return toPosix(abs);
+  const rel = path.relative(root, abs);
   if (rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel)) return toPosix(rel);
-  return toPosix(path.resolve(absPath));
+  return toPosix(abs);
 }
 
-function scopeForFolder(absDir: string, cwd: string): string {
-  const rel = path.relative(cwd, absDir);
-  if (rel === "") return "";
-  const id = sourceIdForPath(absDir, cwd);
+function scopeForFolder(absDir: string, root: string): string {
+  const rel = path.relative(root, absDir);
+  if (rel === "" && path.parse(root).root !== path.resolve(root)) return "";
+  const id = sourceIdForPath(absDir, root);
   return id.endsWith("/") ? id : `${id}/`;
 }
 
@@ -171,6 +183,7 @@ function errorDetail(error: unknown): string {
  */
 export async function discoverFiles(inputs: readonly string[], options: DiscoverOptions): Promise<Discovery> {
   const cwd = path.resolve(options.cwd);
+  const root = path.resolve(options.root ?? cwd);
   const respectGitignore = options.respectGitignore ?? true;
   const followSymlinks = options.followSymlinks ?? false;
   const includeHidden = options.includeHidden ?? false;
@@ -184,11 +197,22 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
   const urls = new Set<string>();
   const folders = new Set<string>();
 
+  const notTaken: NotTaken = {
+    byReason: Object.fromEntries(NOT_TAKEN_REASONS.map((r) => [r, 0])) as Record<NotTakenReason, number>,
+    byExtension: {},
+  };
+  const leaveOut = (reason: NotTakenReason, name?: string) => {
+    notTaken.byReason[reason]++;
+    if (name !== undefined) {
+      const ext = path.extname(name).toLowerCase() || "(none)";
+      notTaken.byExtension[ext] = (notTaken.byExtension[ext] ?? 0) + 1;
+    }
+  };
   const addSkip = (s: SkippedSource) => {
     if (!skipped.has(s.source)) skipped.set(s.source, s);
   };
   const addFile = (absPath: string, size: number, walked: boolean) => {
-    const source = sourceIdForPath(absPath, cwd);
+    const source = sourceIdForPath(absPath, root);
     if (size > options.maxFileBytes) {
       addSkip({ source, reason: "too-large", detail: `${size} bytes is over the limit of ${options.maxFileBytes}` });
       return;
@@ -198,7 +222,7 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
   const matches = (ig: Ignore, relToRoot: string, absPath: string, isDir: boolean): boolean => {
     const suffix = isDir ? "/" : "";
     if (relToRoot !== "" && ig.ignores(relToRoot + suffix)) return true;
-    const id = sourceIdForPath(absPath, cwd);
+    const id = sourceIdForPath(absPath, root);
     return !path.isAbsolute(id) && id !== relToRoot && ig.ignores(id + suffix);
   };
 
@@ -220,7 +244,7 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
       try {
         entries = await readdir(dir, { withFileTypes: true });
       } catch (error) {
-        addSkip({ source: sourceIdForPath(dir, cwd), reason: "unreadable", detail: errorDetail(error) });
+        addSkip({ source: sourceIdForPath(dir, root), reason: "unreadable", detail: errorDetail(error) });
         continue;
       }
       let rules = inherited;
@@ -233,13 +257,19 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
       const subdirs: { dir: string; chain: Chain }[] = [];
       for (const entry of entries) {
         const name = entry.name;
-        if (!includeHidden && name.startsWith(".")) continue;
+        if (!includeHidden && name.startsWith(".")) {
+          if (!entry.isDirectory() && name !== ".gitignore") leaveOut("hidden");
+          continue;
+        }
         const abs = path.join(dir, name);
         let isDir = entry.isDirectory();
         let isFile = entry.isFile();
         let real = path.join(chain.real, name);
         if (entry.isSymbolicLink()) {
-          if (!followSymlinks) continue;
+          if (!followSymlinks) {
+            leaveOut("symlink");
+            continue;
+          }
           try {
             const target = await stat(abs);
             isDir = target.isDirectory();
@@ -257,11 +287,11 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
           if (entry.isSymbolicLink() && inChain(chain, real)) continue; // a link back to an enclosing folder
           subdirs.push({ dir: abs, chain: { real, parent: chain } });
         } else if (isFile) {
-          if (respectGitignore && gitIgnored(rules, abs, false)) continue;
-          if (excludeIg !== undefined && matches(excludeIg, rel, abs, false)) continue;
-          if (includeIg !== undefined ? !matches(includeIg, rel, abs, false) : detectFileType(abs) === undefined)
-            continue;
-          candidates.push(abs);
+          if (respectGitignore && gitIgnored(rules, abs, false)) leaveOut("gitignored");
+          else if (excludeIg !== undefined && matches(excludeIg, rel, abs, false)) leaveOut("excluded");
+          else if (includeIg !== undefined && !matches(includeIg, rel, abs, false)) leaveOut("not-included");
+          else if (includeIg === undefined && detectFileType(abs) === undefined) leaveOut("unsupported-type", name);
+          else candidates.push(abs);
         }
       }
       const sizes = await Promise.all(
@@ -269,7 +299,7 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
           try {
             return (await stat(abs)).size;
           } catch (error) {
-            addSkip({ source: sourceIdForPath(abs, cwd), reason: "unreadable", detail: errorDetail(error) });
+            addSkip({ source: sourceIdForPath(abs, root), reason: "unreadable", detail: errorDetail(error) });
             return undefined;
           }
         }),
@@ -289,23 +319,25 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
       urls.add(normalizeUrl(input));
       continue;
     }
-    const abs = input.startsWith("file://") ? fileURLToPath(input) : path.resolve(cwd, input);
+    const given = input.startsWith("file://") ? fileURLToPath(input) : path.resolve(cwd, input);
+    // The real path: a file reached through a symlinked folder gets the same id as through its target.
+    const abs = await realpath(given).catch(() => given);
     let info: Awaited<ReturnType<typeof stat>>;
     try {
       info = await stat(abs);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") throw new UsageError(`no such file or folder: ${input}`);
-      addSkip({ source: sourceIdForPath(abs, cwd), reason: "unreadable", detail: errorDetail(error) });
+      addSkip({ source: sourceIdForPath(abs, root), reason: "unreadable", detail: errorDetail(error) });
       continue;
     }
     if (info.isFile()) {
       addFile(abs, info.size, false);
     } else if (info.isDirectory()) {
-      folders.add(scopeForFolder(abs, cwd));
+      folders.add(scopeForFolder(abs, root));
       await walk(abs);
     } else {
-      addSkip({ source: sourceIdForPath(abs, cwd), reason: "unsupported", detail: "not a regular file or folder" });
+      addSkip({ source: sourceIdForPath(abs, root), reason: "unsupported", detail: "not a regular file or folder" });
     }
   }
 
@@ -313,6 +345,7 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
   return {
     files: [...files.values()].sort((a, b) => byId(a.source, b.source)),
     skipped: [...skipped.values()].sort((a, b) => byId(a.source, b.source)),
+    notTaken,
     urls: [...urls].sort(byId),
     folders: [...folders].sort(byId),
   };

@@ -10,8 +10,10 @@ import {
   type InlineText,
   ingestSources,
 } from "../ingest/sync.js";
+import type { NotTaken, SkippedSource, SkipReason } from "../ingest/types.js";
 import type { MragContext } from "./context.js";
 import { checkAllowedPath, resolveAllowedRoots } from "./roots.js";
+import { realpathOfExisting, resolveSourceRoot } from "./source-root.js";
 import { defineTool } from "./tool.js";
 import { noNul } from "./validation.js";
 
@@ -21,6 +23,8 @@ export interface IngestOperation {
   tags?: string[];
   prune?: boolean;
   force?: boolean;
+  /** Folder source ids are relative to; default `resolveSourceRoot` (eval names the folder it wrote). */
+  root?: string;
   signal?: AbortSignal;
   onProgress?: (event: IngestProgress) => void;
 }
@@ -32,14 +36,18 @@ export interface IngestOperation {
 export async function runIngest(context: MragContext, operation: IngestOperation): Promise<IngestSummary> {
   const { config } = context;
   const store = await context.store();
+  const root = operation.root ?? (await resolveSourceRoot(config, context.cwd));
   return store.withWriteLock(async () => {
     const collection = await context.collection({ create: true });
     return ingestSources(collection, await context.embedder(), {
       inputs: operation.inputs,
       ...(operation.texts ? { texts: operation.texts } : {}),
       cwd: context.cwd,
+      root,
       // An embedded store kept among the documents must not ingest its own files.
-      ...(store.kind === "embedded" ? { skipFolders: [path.resolve(context.cwd, store.location)] } : {}),
+      ...(store.kind === "embedded"
+        ? { skipFolders: [await realpathOfExisting(path.resolve(context.cwd, store.location))] }
+        : {}),
       include: config.ingest.include,
       exclude: config.ingest.exclude,
       gitignore: config.ingest.gitignore,
@@ -70,10 +78,78 @@ export function formatSummary(s: IngestSummary): string {
           .slice(0, 5)
           .map((k) => `${k.source}: ${k.reason}${k.detail ? ` (${k.detail})` : ""}`)
           .join(", ")}${s.skipped.length > 5 ? `, +${s.skipped.length - 5} more` : ""})`;
+  const legacy = s.legacyIds.length > 0 ? `; ${s.legacyIds.length} old source id(s) replaced by canonical ones` : "";
+  const notTaken = formatNotTaken(s.notTaken);
+  const notes =
+    s.notes.length > 0
+      ? `; ${s.notes.length} read with a fallback (${s.notes
+          .slice(0, 3)
+          .map((n) => `${n.source}: ${n.note}`)
+          .join(", ")}${s.notes.length > 3 ? ", …" : ""})`
+      : "";
   return (
     `${s.added.length} added, ${s.updated.length} updated, ${s.unchanged.length} unchanged, ` +
-    `${s.removed.length} removed, ${skipped}; ${s.chunksWritten} chunks written in ${(s.durationMs / 1000).toFixed(1)} s`
+    `${s.removed.length} removed, ${skipped}; ${s.chunksWritten} chunks written in ${(s.durationMs / 1000).toFixed(1)} s` +
+    (notTaken ? `; not taken: ${notTaken}` : "") +
+    notes +
+    legacy
   );
+}
+
+/** `2763 unsupported type (.gz 2701, .png 40, …), 12 gitignored`, or "" when the walks left nothing out. */
+export function formatNotTaken(n: NotTaken): string {
+  const parts: string[] = [];
+  for (const [reason, count] of Object.entries(n.byReason)) {
+    if (count === 0) continue;
+    if (reason === "unsupported-type") {
+      const exts = Object.entries(n.byExtension).sort((a, b) => b[1] - a[1]);
+      const shown = exts.slice(0, 4).map(([e, c]) => `${e} ${c}`);
+      parts.push(`${count} unsupported type (${shown.join(", ")}${exts.length > 4 ? ", …" : ""})`);
+    } else parts.push(`${count} ${reason}`);
+  }
+  return parts.join(", ");
+}
+
+/** Skips that mean something asked for was not ingested (an empty file has nothing to lose). */
+const FAILED_REASONS: ReadonlySet<SkipReason> = new Set([
+  "binary",
+  "undecodable",
+  "too-large",
+  "unsupported",
+  "unreadable",
+  "fetch-failed",
+]);
+
+/** Exit code of an ingest where some of what was asked for failed and the rest was ingested. */
+export const EXIT_PARTIAL = 3;
+
+export interface IngestVerdict {
+  /** ok: everything found was ingested or unchanged; partial / failed: some / all of it failed; nothing: none found. */
+  status: "ok" | "partial" | "failed" | "nothing";
+  /** One line for stderr when status is not ok. */
+  message?: string;
+}
+
+/** Whether an ingest did what was asked: the CLI's exit code (0, 3 partial, 1) and the tool's error come from it. */
+export function judgeIngest(s: IngestSummary, inputs: readonly string[]): IngestVerdict {
+  const failed = s.skipped.filter((k) => FAILED_REASONS.has(k.reason));
+  const done = s.added.length + s.updated.length + s.unchanged.length;
+  const looked = done + s.skipped.length;
+  if (looked === 0) {
+    const notTaken = formatNotTaken(s.notTaken);
+    return {
+      status: "nothing",
+      message:
+        `found nothing to ingest in ${inputs.join(", ")}` +
+        (notTaken ? ` (files left out: ${notTaken}; see --include and ingest.include)` : " (no files)"),
+    };
+  }
+  if (failed.length === 0) return { status: "ok" };
+  const first = failed[0] as SkippedSource;
+  const what = `${failed.length} of ${looked} source(s) failed (first: ${first.source}: ${first.reason}${first.detail ? `, ${first.detail}` : ""})`;
+  return done > 0
+    ? { status: "partial", message: `${what}; the rest was ingested (exit ${EXIT_PARTIAL})` }
+    : { status: "failed", message: `${what}; nothing was ingested` };
 }
 
 const MAX_INPUTS = 100;
@@ -173,6 +249,11 @@ export const IngestOutputSchema = z.object({
     removed: z.number().int(),
     skipped: z.number().int(),
   }),
+  notTaken: z
+    .record(z.string(), z.number().int())
+    .optional()
+    .describe("Files the folder walks left out, by reason (unsupported type, gitignored, ...)."),
+  notes: z.array(z.object({ source: z.string(), note: z.string() })).optional(),
   chunksWritten: z.number().int(),
   chunksRemoved: z.number().int(),
   durationMs: z.number(),
@@ -200,11 +281,18 @@ export function toIngestOutput(summary: IngestSummary): IngestOutput {
       removed: summary.removed.length,
       skipped: summary.skipped.length,
     },
+    ...notTakenField(summary.notTaken),
+    ...(summary.notes.length > 0 ? { notes: cap(summary.notes) } : {}),
     chunksWritten: summary.chunksWritten,
     chunksRemoved: summary.chunksRemoved,
     durationMs: summary.durationMs,
     truncated: lists.some((l) => l.length > LISTED_PER_CATEGORY),
   };
+}
+
+function notTakenField(n: NotTaken): { notTaken?: Record<string, number> } {
+  const counts = Object.fromEntries(Object.entries(n.byReason).filter(([, c]) => c > 0));
+  return Object.keys(counts).length > 0 ? { notTaken: counts } : {};
 }
 
 function inlineSourceId(name: string): string {
@@ -271,12 +359,22 @@ export const ingestTool = defineTool({
           `and that this server can reach it. Everything else was ingested: ${formatSummary(summary)}`,
       );
     }
+    if (paths.length > 0 && urls.length === 0 && texts.length === 0) {
+      const verdict = judgeIngest(summary, input.paths ?? []);
+      if (verdict.status === "nothing") throw new UsageError(`paths: ${verdict.message}`);
+    }
     return toIngestOutput(summary);
   },
   render: (output) =>
     `${output.counts.added} added, ${output.counts.updated} updated, ${output.counts.unchanged} unchanged, ` +
     `${output.counts.removed} removed, ${output.counts.skipped} skipped; ${output.chunksWritten} chunks written in ` +
     `${(output.durationMs / 1000).toFixed(1)} s` +
+    (output.notTaken
+      ? `; not taken: ${Object.entries(output.notTaken)
+          .map(([r, c]) => `${c} ${r}`)
+          .join(", ")}`
+      : "") +
+    (output.notes ? `\nnotes: ${output.notes.map((n) => `${n.source} (${n.note})`).join("; ")}` : "") +
     (output.skipped.length > 0
       ? `\nskipped: ${output.skipped.map((s) => `${s.source} (${s.reason}${s.detail ? `: ${s.detail}` : ""})`).join("; ")}`
       : "") +

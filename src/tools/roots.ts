@@ -34,7 +34,7 @@ function isInside(child: string, root: string): boolean {
 
 /**
  * Check one requested path: no `..` segments, it exists, and its real path (symlinks resolved) lies inside an
- * allowed root. Returns the absolute (not real) path, so source ids match what `mrag ingest` would store.
+ * allowed root. Returns the absolute path; discovery resolves it to the real path the source id comes from.
  */
 export async function checkAllowedPath(
   input: string,

@@ -129,12 +129,20 @@ describe("mrag CLI", () => {
     const one = await run("delete", "docs/troubleshooting.md");
     expect(one.code, one.stderr).toBe(0);
     expect(one.stdout).toMatch(/removed 1 source/);
-    const prefix = await run("delete", "docs/p", "--json");
+    // A bare string prefix is not a path: it needs --string-prefix, and the refusal says so.
+    const partial = await run("delete", "docs/p", "--json");
+    expect(partial.code).toBe(2);
+    expect(partial.stderr).toMatch(/2 source\(s\) start with "docs\/p".*--string-prefix/);
+    const prefix = await run("delete", "docs/p", "--string-prefix", "--json");
     expect(JSON.parse(prefix.stdout).removed.sort()).toEqual(["docs/performance_faq.md", "docs/product_faq.md"]);
     const none = await run("delete", "docs/nothing-here");
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/no source/);
-    const all = await run("delete", "--all", "--json");
+    // Without a terminal, --all needs --yes.
+    const unconfirmed = await run("delete", "--all", "--json");
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toMatch(/--yes/);
+    const all = await run("delete", "--all", "--yes", "--json");
     expect(all.code, all.stderr).toBe(0);
     expect(JSON.parse(all.stdout).removed).toEqual(["docs/operational_faq.md"]);
     const stats = JSON.parse((await run("stats", "--json")).stdout) as { chunks: number; sources: number };

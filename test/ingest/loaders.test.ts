@@ -63,8 +63,17 @@ describe("decoding", () => {
     expect(looksBinary(new TextEncoder().encode("plain\ttext\r\n\f"))).toBe(false);
   });
 
-  it("rejects invalid UTF-8, accepts a BOM and UTF-16 with a BOM, unifies newlines", () => {
-    expect(decodeText(new Uint8Array([0x63, 0x61, 0x66, 0xe9]))).toMatchObject({ ok: false, reason: "undecodable" });
+  it("reads invalid UTF-8 as windows-1252 (saying so), accepts a BOM and UTF-16 with a BOM, unifies newlines", () => {
+    expect(decodeText(new Uint8Array([0x63, 0x61, 0x66, 0xe9]))).toEqual({
+      ok: true,
+      text: "café",
+      note: "not valid UTF-8; decoded as windows-1252",
+    });
+    // A declared charset is trusted: bytes that do not fit it are refused, not guessed.
+    expect(decodeText(new Uint8Array([0x63, 0x61, 0x66, 0xe9]), "utf-8")).toMatchObject({
+      ok: false,
+      reason: "undecodable",
+    });
     expect(decodeText(new Uint8Array([0xef, 0xbb, 0xbf, 0x68, 0x69]))).toEqual({ ok: true, text: "hi" });
     expect(decodeText(new Uint8Array([0xff, 0xfe, 0x68, 0x00, 0x69, 0x00]))).toEqual({ ok: true, text: "hi" });
     expect(decodeText(new Uint8Array([0xfe, 0xff, 0x00, 0x68, 0x00, 0x69]))).toEqual({ ok: true, text: "hi" });
@@ -79,8 +88,14 @@ describe("bad files are skipped with a reason", () => {
     expect(expectSkip(await load("bad/pixel.png"))).toMatchObject({ source: "bad/pixel.png", reason: "binary" });
   });
 
-  it("invalid UTF-8", async () => {
-    expect(expectSkip(await load("bad/latin1.txt"))).toMatchObject({ reason: "undecodable", detail: "invalid UTF-8" });
+  it("invalid UTF-8 is read as windows-1252, and says so", async () => {
+    const doc = await load("bad/latin1.txt");
+    expect("reason" in doc).toBe(false);
+    expect(doc).toMatchObject({ note: "not valid UTF-8; decoded as windows-1252" });
+    expect((doc as { text: string }).text).not.toContain("\uFFFD");
+    // A charset the server declared is trusted: bytes that do not fit it are still refused.
+    const declared = await loadBytes(new Uint8Array([0x63, 0x61, 0x66, 0xe9]), "x.txt", undefined, "utf-8");
+    expect(expectSkip(declared)).toMatchObject({ reason: "undecodable", detail: "invalid UTF-8" });
   });
 
   it("whitespace only", async () => {

@@ -60,10 +60,14 @@ export function registerIngestCommand(program: Command): void {
           }
         },
       );
+      const { EXIT_PARTIAL, formatSummary, judgeIngest } = await import("../../tools/ingest.js");
       if (flags.json) printJson(summary);
-      else {
-        const { formatSummary } = await import("../../tools/ingest.js");
-        process.stdout.write(`${formatSummary(summary)}\n`);
+      else process.stdout.write(`${formatSummary(summary)}\n`);
+      // Exit code: 0 all of it, 3 part of it, 1 none of it (or nothing found) was ingested.
+      const verdict = judgeIngest(summary, inputs);
+      if (verdict.status !== "ok") {
+        process.stderr.write(`mrag: ${verdict.message}\n`);
+        process.exitCode = verdict.status === "partial" ? EXIT_PARTIAL : 1;
       }
     });
 }

@@ -5,7 +5,16 @@ export const SNIFF_BYTES = 8192;
 /** Share of control characters (other than tab, newlines, form feed, escape) above which a file is binary. */
 const CONTROL_RATIO_LIMIT = 0.1;
 
-export type DecodeResult = { ok: true; text: string } | { ok: false; reason: SkipReason; detail: string };
+export type DecodeResult =
+  | { ok: true; text: string /** Set when the text was not UTF-8 and was read with a fallback. */; note?: string }
+  | { ok: false; reason: SkipReason; detail: string };
+
+/**
+ * Read when a file without a BOM or declared charset is not valid UTF-8: windows-1252 (a superset of the
+ * printable Latin-1 range) decodes every byte, and is what such files almost always are (older Western
+ * European text, Windows exports).
+ */
+export const FALLBACK_ENCODING = "windows-1252";
 
 /** True when the first bytes look like a binary file: a NUL byte, or many control characters. */
 export function looksBinary(bytes: Uint8Array): boolean {
@@ -57,7 +66,11 @@ export function decodeText(bytes: Uint8Array, charset?: string): DecodeResult {
   try {
     text = decoder.decode(body);
   } catch {
-    return { ok: false, reason: "undecodable", detail: `invalid ${decoder.encoding.toUpperCase()}` };
+    if (encoding !== "utf-8" || charset !== undefined) {
+      return { ok: false, reason: "undecodable", detail: `invalid ${decoder.encoding.toUpperCase()}` };
+    }
+    const fallback = new TextDecoder(FALLBACK_ENCODING, { ignoreBOM: true }).decode(body);
+    return { ok: true, text: normalizeNewlines(fallback), note: `not valid UTF-8; decoded as ${FALLBACK_ENCODING}` };
   }
   if (utf16 && text.includes("\u0000")) return { ok: false, reason: "binary", detail: "binary content" };
   return { ok: true, text: normalizeNewlines(text) };

@@ -34,6 +34,7 @@ export async function loadBytes(
   let text: string;
   let title: string | undefined;
   let tags: string[] | undefined;
+  let note: string | undefined;
   if (fileType === "pdf") {
     const pdf = await pdfToText(bytes);
     if (!pdf.ok) return skip(source, pdf.reason, pdf.detail);
@@ -44,6 +45,7 @@ export async function loadBytes(
     const decoded = decodeText(bytes, charset);
     if (!decoded.ok) return skip(source, decoded.reason, decoded.detail);
     text = decoded.text;
+    note = decoded.note;
     if (fileType === "markdown") {
       const md = loadMarkdown(text);
       text = md.text;
@@ -60,5 +62,6 @@ export async function loadBytes(
   if (type?.language !== undefined) doc.language = type.language;
   if (title !== undefined) doc.title = title;
   if (tags !== undefined && tags.length > 0) doc.tags = tags;
+  if (note !== undefined) doc.note = note;
   return doc;
 }

@@ -14,6 +14,7 @@ import type { Logger } from "../log.js";
 import { createMcpServer, type MragMcpServer } from "../server/mcp.js";
 import type { MragContext } from "../tools/context.js";
 import { VERSION } from "../version.js";
+import { GroupStdioTransport } from "./stdio-transport.js";
 import type { AgentTool, FunctionTool, ToolCallResult, ToolHost } from "./types.js";
 
 /** One extra MCP server: stdio (`command`) or Streamable HTTP (`url`), as in `agent.mcpServers`. */
@@ -106,13 +107,13 @@ function transportFor(
     });
     return { transport, lastStderr: () => "" };
   }
-  const transport = new StdioClientTransport({
-    command: spec.command,
-    args: spec.args ?? [],
-    env: spec.env,
-    cwd: spec.cwd ?? cwd,
-    stderr: "pipe",
-  });
+  const params = { command: spec.command, args: spec.args ?? [], env: spec.env, cwd: spec.cwd ?? cwd };
+  // POSIX: the server leads its own process group, ended as a whole on every exit path (stdio-transport.ts).
+  // Windows keeps the SDK's transport (cross-spawn resolves `.cmd` shims such as npx).
+  const transport =
+    process.platform === "win32"
+      ? new StdioClientTransport({ ...params, stderr: "pipe" })
+      : new GroupStdioTransport(params);
   let pending = "";
   let last = "";
   const log = (line: string) => {
@@ -186,7 +187,11 @@ async function connectExtra(
     };
     return { connection, tools };
   } catch (error) {
+    // A server that failed or never answered gets no grace period; the client may have dropped the transport
+    // already (an aborted connect), so end it directly too.
+    const ended = transport instanceof GroupStdioTransport ? transport.abandon() : transport.close();
     await client.close().catch(() => {});
+    await ended.catch(() => {});
     const said = lastStderr();
     throw new Error(`${messageOf(error)}${said ? ` (its stderr: ${oneLine(said, 200)})` : ""}`, { cause: error });
   } finally {

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
+import { reapOnExit } from "./children.js";
 import { REPO_ROOT } from "./workspace.js";
 
 export interface CliResult {
@@ -26,11 +27,13 @@ export function runMrag(
   options: { cwd: string; env?: Record<string, string>; input?: string },
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MRAG_BIN, ...args], {
-      cwd: options.cwd,
-      env: userEnv(options.env),
-      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-    });
+    const child = reapOnExit(
+      spawn(process.execPath, [MRAG_BIN, ...args], {
+        cwd: options.cwd,
+        env: userEnv(options.env),
+        stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      }),
+    );
     if (options.input !== undefined) child.stdin?.end(options.input);
     let stdout = "";
     let stderr = "";

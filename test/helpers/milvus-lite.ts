@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { parentDeathPrefix, reapOnExit } from "./children.js";
 
 /**
  * A real Milvus-protocol server for tests: Milvus Lite (`milvus-lite server`, PyPI) from the project-local
@@ -48,12 +49,17 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startMilvusLite(options: { timeoutMs?: number } = {}): Promise<MilvusLiteServer> {
-  const binary = milvusLiteBinary();
+  const python = pythonEnv();
+  const binary = join(python, "..", "milvus-lite");
   const dataDir = mkdtempSync(join(tmpdir(), "mrag-milvus-lite-"));
   const port = await freePort();
-  const child = spawn(binary, ["server", "--data-dir", dataDir, "--host", "127.0.0.1", "--port", String(port)], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  // The kernel ends the server if this test process dies, even by SIGKILL; exit and signals are hooked too.
+  const [command, ...args] = [
+    ...parentDeathPrefix(python),
+    binary,
+    ...["server", "--data-dir", dataDir, "--host", "127.0.0.1", "--port", String(port)],
+  ] as [string, ...string[]];
+  const child = reapOnExit(spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] }));
   let output = "";
   const ready = new Promise<void>((res, rej) => {
     const timer = setTimeout(

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { reapOnExit } from "../helpers/children.js";
 import { MRAG_BIN, userEnv } from "../helpers/cli.js";
 
 /**
@@ -33,11 +34,13 @@ export function startServe(
   options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
 ): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MRAG_BIN, "serve", "--http", "--port", "0", ...args], {
-      cwd: options.cwd,
-      env: userEnv(options.env),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = reapOnExit(
+      spawn(process.execPath, [MRAG_BIN, "serve", "--http", "--port", "0", ...args], {
+        cwd: options.cwd,
+        env: userEnv(options.env),
+        stdio: ["ignore", "pipe", "pipe"],
+      }),
+    );
     let stdout = "";
     let stderr = "";
     let started = false;

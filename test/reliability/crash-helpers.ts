@@ -4,6 +4,7 @@ import path from "node:path";
 import type { EmbeddedCollection } from "../../src/store/embedded/collection.js";
 import { DB_DIR, LOCK_FILE } from "../../src/store/embedded/marker.js";
 import { type EmbeddedStore, openEmbeddedStore } from "../../src/store/embedded/store.js";
+import { reapOnExit } from "../helpers/children.js";
 import { type CliResult, MRAG_BIN, userEnv } from "../helpers/cli.js";
 import { prng } from "../store-contract/fixtures.js";
 
@@ -206,6 +207,7 @@ export function startMrag(args: string[], options: { cwd: string; env?: Record<s
 
 function track(child: ChildProcess): Running {
   if (child.pid === undefined) throw new Error("child process did not start");
+  reapOnExit(child);
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (d: Buffer) => {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { EmbeddingError } from "../errors.js";
 import { packageRoot } from "../paths.js";
-import { TransformersEmbedder } from "./transformers.js";
+import { StaticEmbedder } from "./static.js";
 
 /** The parts of models/builtin/manifest.json the runtime uses (the build writes more). */
 export interface BuiltinManifest {
@@ -49,28 +49,22 @@ export function readBuiltinManifest(dir: string = builtinModelDir()): BuiltinMan
 }
 
 export interface BuiltinEmbedderOptions {
-  /** Texts per model call (default 64). */
-  batchSize?: number;
   /** Model folder (default models/builtin at the package root). */
   dir?: string;
 }
 
 /**
  * The default embedder: mrag-static-en, a static (word -> vector) model distilled from Universal Sentence
- * Encoder lite, run by transformers.js + ONNX Runtime entirely offline. Model id `builtin:<name>@<version>`.
+ * Encoder lite, computed in plain TypeScript from the model folder (no ONNX Runtime), entirely offline.
+ * Model id `builtin:<name>@<version>`.
  */
-export function createBuiltinEmbedder(options: BuiltinEmbedderOptions = {}): TransformersEmbedder {
+export function createBuiltinEmbedder(options: BuiltinEmbedderOptions = {}): StaticEmbedder {
   const dir = options.dir ?? builtinModelDir();
   const manifest = readBuiltinManifest(dir);
-  return new TransformersEmbedder({
+  return new StaticEmbedder({
     modelId: `builtin:${manifest.name}@${manifest.version}`,
-    model: dir,
+    dir,
     dimension: manifest.dimension,
-    batchSize: options.batchSize ?? 64,
-    pooling: "mean",
-    localFilesOnly: true,
-    dtype: "fp32",
-    zeroTokenIds: manifest.zeroTokenIds ?? [],
     missingModelHint: BUILD_HINT,
   });
 }

@@ -13,7 +13,7 @@ export async function createEmbedder(config: MragConfig): Promise<Embedder> {
   const spec = config.embedder;
   if (spec === "builtin") {
     const { createBuiltinEmbedder } = await import("./builtin.js");
-    return createBuiltinEmbedder({ batchSize: config.embed.batchSize });
+    return createBuiltinEmbedder();
   }
   if (spec.startsWith("hf:")) {
     const { createHfEmbedder } = await import("./hf.js");

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -6,15 +6,27 @@ import { fileURLToPath } from "node:url";
 import { AutoTokenizer } from "@huggingface/transformers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { builtinModelDir, createBuiltinEmbedder, readBuiltinManifest } from "../../src/embed/builtin.js";
-import { FastWordPieceEncoder, type TransformersEmbedder } from "../../src/embed/transformers.js";
+import type { StaticEmbedder } from "../../src/embed/static.js";
+import { FastWordPieceEncoder, TransformersEmbedder } from "../../src/embed/transformers.js";
 import { EmbeddingError } from "../../src/errors.js";
 
 const FAQ_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "milvus-faq");
 const FAQ_FILES = ["operational_faq.md", "performance_faq.md", "product_faq.md", "troubleshooting.md"];
+const HOTPOT_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "hotpotqa-slice");
 
 /** The gpt-oss + Milvus tutorial's chunks: each FAQ page split on "# " (72 chunks). */
 function faqChunks(): string[] {
   return FAQ_FILES.flatMap((f) => readFileSync(path.join(FAQ_DIR, f), "utf8").split("# "));
+}
+
+/** Sentences of the FAQ and the HotpotQA slice (a few hundred, of every length), plus odd inputs. */
+function sentences(): string[] {
+  const hotpot = readdirSync(HOTPOT_DIR)
+    .filter((f) => f.endsWith(".md") && f !== "ATTRIBUTION.md")
+    .sort()
+    .map((f) => readFileSync(path.join(HOTPOT_DIR, f), "utf8"));
+  const all = [...faqChunks(), ...hotpot].flatMap((t) => t.split(/(?<=[.?!])\s+/)).filter((t) => t.trim());
+  return [...all.slice(0, 400), "", "?!", "Milvus", "ÜNÏCÖDÉ 中文 😀 https://example.com/x", "x ".repeat(3000)];
 }
 
 function dot(a: Float32Array, b: Float32Array): number {
@@ -28,7 +40,7 @@ function norm(a: Float32Array): number {
 }
 
 describe("builtin embedder (mrag-static-en)", () => {
-  let embedder: TransformersEmbedder;
+  let embedder: StaticEmbedder;
 
   beforeAll(async () => {
     embedder = createBuiltinEmbedder();
@@ -108,6 +120,34 @@ describe("builtin embedder (mrag-static-en)", () => {
     ];
     for (const text of texts) {
       expect(fast!.encode(text)).toEqual((reference.encode(text) as number[]).map(Number));
+    }
+  });
+
+  it("gives the same vectors as the model's ONNX graph run by transformers.js (cosine >= 0.9999)", async () => {
+    const texts = sentences();
+    expect(texts.length).toBeGreaterThanOrEqual(300);
+    const manifest = readBuiltinManifest();
+    // The runtime before the static path: the same folder through transformers.js + ONNX Runtime.
+    const reference = new TransformersEmbedder({
+      modelId: embedder.modelId,
+      model: builtinModelDir(),
+      dimension: manifest.dimension,
+      batchSize: 64,
+      pooling: "mean",
+      localFilesOnly: true,
+      dtype: "fp32",
+      zeroTokenIds: manifest.zeroTokenIds ?? [],
+    });
+    try {
+      await reference.init();
+      expect(reference.usesFastTokenizer).toBe(true);
+      const expected = await reference.embedDocuments(texts);
+      const actual = await embedder.embedDocuments(texts);
+      let worst = 1;
+      for (let i = 0; i < texts.length; i++) worst = Math.min(worst, dot(actual[i]!, expected[i]!));
+      expect(worst).toBeGreaterThanOrEqual(0.9999);
+    } finally {
+      await reference.close();
     }
   });
 

@@ -6,6 +6,7 @@
 
 import { z } from "zod";
 import type { PassageBook } from "./passages.js";
+import { quoteOccurs } from "./quote.js";
 import { findJsonObjects, stripHarmony } from "./recover.js";
 import type { FunctionTool } from "./types.js";
 
@@ -65,7 +66,38 @@ export const FINAL_ANSWER_TOOL: FunctionTool = {
 const ANSWER_SHAPE =
   '{"answer": string, "citations": [{"id", "source", "quote"}], "confidence": "low"|"medium"|"high", "unanswerable": boolean}';
 
-export type ParsedAnswer = { ok: true; answer: Answer } | { ok: false; error: string };
+/**
+ * `error` is written for the model (it says how to reply); `problem` is the same finding for a person, without
+ * the instructions.
+ */
+export type ParsedAnswer = { ok: true; answer: Answer } | { ok: false; error: string; problem: string };
+
+/** `true` / `false` written as a string (any case, padded): the model meant the boolean. */
+function asBoolean(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  const word = value.trim().toLowerCase();
+  return word === "true" ? true : word === "false" ? false : value;
+}
+
+/**
+ * Near-misses whose meaning is unambiguous become the declared types, so they cost no repair round: a passage
+ * number given as a number (`"id": 1`), booleans as strings (`"unanswerable": "false"`), the confidence in
+ * another case. Anything else is left for the schema to report.
+ */
+function coerce(value: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...value };
+  if (typeof out.confidence === "string") out.confidence = out.confidence.trim().toLowerCase();
+  out.unanswerable = asBoolean(out.unanswerable);
+  if (Array.isArray(out.citations)) {
+    out.citations = out.citations.map((c: unknown) => {
+      if (typeof c !== "object" || c === null || Array.isArray(c)) return c;
+      const citation = { ...(c as Record<string, unknown>) };
+      if (typeof citation.id === "number" && Number.isFinite(citation.id)) citation.id = String(citation.id);
+      return citation;
+    });
+  }
+  return out;
+}
 
 /** The answer object inside `value`: itself, or wrapped as a tool call / under a single key. */
 function unwrap(value: Record<string, unknown>): Record<string, unknown> {
@@ -106,12 +138,12 @@ export function parseAnswer(text: string): ParsedAnswer {
         why = `no valid JSON object found (${error instanceof Error ? error.message : String(error)})`;
       }
     } else if (start >= 0) why = "no complete JSON object found (it is cut off)";
-    return { ok: false, error: `${why}: reply with only a JSON object ${ANSWER_SHAPE}` };
+    const problem = clean.trim() === "" ? "the reply was empty" : why;
+    return { ok: false, error: `${why}: reply with only a JSON object ${ANSWER_SHAPE}`, problem };
   }
   let firstError: string | undefined;
   for (const object of objects) {
-    const candidate = { ...unwrap(object.value) };
-    if (typeof candidate.confidence === "string") candidate.confidence = candidate.confidence.trim().toLowerCase();
+    const candidate = coerce(unwrap(object.value));
     const parsed = AnswerSchema.safeParse(candidate, { reportInput: true });
     if (parsed.success) return { ok: true, answer: parsed.data };
     const problems = parsed.error.issues.map((issue) => {
@@ -121,48 +153,10 @@ export function parseAnswer(text: string): ParsedAnswer {
     });
     firstError ??= `invalid answer: ${problems.join("; ")}`;
   }
-  return { ok: false, error: firstError as string };
+  return { ok: false, error: firstError as string, problem: firstError as string };
 }
 
-/** Lower case, one space for any whitespace, straight quotes, no `*` or backticks (Markdown emphasis, code). */
-function normalise(text: string): string {
-  return (
-    text
-      .normalize("NFKC")
-      .toLowerCase()
-      .replace(/[\u2018\u2019\u201a\u201b]/g, "'")
-      .replace(/[\u201c\u201d\u201e\u201f\u00ab\u00bb]/g, '"')
-      .replace(/[*`]/g, "")
-      // Passages reach the model with control tokens broken by zero-width spaces (see passages.ts).
-      .replace(/\u200b/g, "")
-      .replace(/\s+/g, " ")
-      .trim()
-  );
-}
-
-/** Quote marks and ellipses a model puts around a quote. */
-const QUOTE_EDGE = /^(?:["'\s]|\.\.\.|…)+|(?:["'\s]|\.\.\.|…)+$/g;
-
-/**
- * Whether `quote` occurs in `text`, ignoring case, whitespace, surrounding quote marks and ellipses. An
- * ellipsis inside the quote marks an omission: the parts must occur in order.
- */
-export function quoteOccurs(quote: string, text: string): boolean {
-  const parts = normalise(quote)
-    .replace(QUOTE_EDGE, "")
-    .split(/\s*(?:\.\.\.|…)\s*/)
-    .map((part) => part.replace(QUOTE_EDGE, ""))
-    .filter((part) => part.length > 0);
-  if (parts.length === 0) return false;
-  const haystack = normalise(text);
-  let from = 0;
-  for (const part of parts) {
-    const at = haystack.indexOf(part, from);
-    if (at < 0) return false;
-    from = at + part.length;
-  }
-  return true;
-}
+export { quoteOccurs } from "./quote.js";
 
 export interface RemovedCitation {
   citation: Citation;

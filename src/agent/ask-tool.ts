@@ -24,6 +24,20 @@ export const AskOutputSchema = AnswerSchema.extend({
       toolCalls: z.array(z.object({ name: z.string(), isError: z.boolean(), passages: z.array(z.number().int()) })),
     }),
   ),
+  /** Every tool call the agent's model asked for and what became of it (ran, refused, invalid). */
+  toolRuns: z.array(
+    z.object({
+      step: z.number().int(),
+      name: z.string(),
+      server: z.string().optional(),
+      original: z.string().optional(),
+      arguments: z.union([z.record(z.string(), z.unknown()), z.string()]),
+      status: z.enum(["ran", "refused", "invalid"]),
+      isError: z.boolean(),
+      ms: z.number(),
+      reason: z.string().optional(),
+    }),
+  ),
   removedCitations: z.array(z.object({ id: z.string(), reason: z.string() })),
   notes: z.array(z.string()),
   ms: z.number(),
@@ -34,7 +48,13 @@ export type AskOutput = z.infer<typeof AskOutputSchema>;
  * The MCP `ask` tool: runs the whole agent loop (the model searches as often as it needs) and returns the
  * checked answer. The agent (LLM client and tool connections) is created on first use and kept.
  */
-export function createAskTool(makeAgent: () => Promise<Agent>): {
+export function createAskTool(
+  makeAgent: () => Promise<Agent>,
+  options: {
+    /** The agent can reach extra servers' tools that may write (`agentMayWrite`): the annotations say so. */
+    mayWrite?: boolean;
+  } = {},
+): {
   tool: ToolDefinition;
   close(): Promise<void>;
 } {
@@ -56,8 +76,15 @@ export function createAskTool(makeAgent: () => Promise<Agent>): {
       "(several model turns); use it for questions that need several searches, or when you want a cited answer.",
     input: AskInputSchema,
     output: AskOutputSchema,
-    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: false, openWorldHint: true },
-    writes: false,
+    // What the agent can reach decides the hints: by default only reading tools; with agent.allowTools, tools
+    // that may change or delete things on other servers.
+    annotations: {
+      readOnlyHint: !options.mayWrite,
+      destructiveHint: Boolean(options.mayWrite),
+      idempotentHint: false,
+      openWorldHint: true,
+    },
+    writes: Boolean(options.mayWrite),
     longRunning: true,
     async handler(_context, input, run) {
       const a = await get();
@@ -81,6 +108,7 @@ export function createAskTool(makeAgent: () => Promise<Agent>): {
         ...result.answer,
         stopReason: result.stopReason,
         steps: result.steps.map((s) => ({ step: s.step, toolCalls: s.toolCalls })),
+        toolRuns: result.toolRuns.map(({ passages: _passages, ...run }) => run),
         removedCitations: result.removedCitations,
         notes: result.notes,
         ms: Math.round(result.ms),

@@ -8,3 +8,12 @@ export function llmConfigured(config: MragConfig): boolean {
   const llm = config.llm;
   return llm.preset !== undefined || llm.baseUrl !== undefined || llm.model !== undefined;
 }
+
+/**
+ * True when the agent can reach tools that may write: extra MCP servers are configured and `agent.allowTools`
+ * lets some of their writing tools run. The `ask` tool's annotations say so (by default the agent only reads).
+ */
+export function agentMayWrite(config: MragConfig): boolean {
+  const servers = Object.keys(config.agent.mcpServers);
+  return config.agent.allowTools.some((entry) => servers.includes(entry.split("/", 1)[0] ?? ""));
+}

@@ -16,8 +16,18 @@ import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from "o
 import { LlmError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
 import { redactText, redactUrl } from "../redact.js";
+import {
+  CONTEXT_OVERFLOW,
+  causeMessages,
+  contextHint,
+  describeConnectionCode,
+  fetchWithReadableErrors,
+  parseRetryAfter,
+  serveHint,
+  systemErrorCode,
+} from "./llm-errors.js";
 import { type LlmSettingsInput, resolveLlmSettings } from "./presets.js";
-import type { AssistantTurn, ChatRequest, LlmClient, Preset, RawToolCall } from "./types.js";
+import type { AssistantTurn, ChatRequest, LlmClient, RawToolCall } from "./types.js";
 
 /** The `llm` config section as the client reads it (`MragConfig["llm"]` fits). */
 export interface LlmClientConfig extends LlmSettingsInput {
@@ -77,70 +87,11 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-/** Walks `cause` chains (and AggregateError members) for a Node system error code such as ECONNREFUSED. */
-function systemErrorCode(error: unknown, depth = 0): string | undefined {
-  if (depth > 6 || typeof error !== "object" || error === null) return undefined;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === "string" && /^(E[A-Z_]+|UND_ERR_[A-Z_]+)$/.test(code)) return code;
-  const nested = (error as { errors?: unknown }).errors;
-  if (Array.isArray(nested)) {
-    for (const member of nested) {
-      const found = systemErrorCode(member, depth + 1);
-      if (found) return found;
-    }
-  }
-  return systemErrorCode((error as { cause?: unknown }).cause, depth + 1);
-}
-
-/** The messages along an error's `cause` chain. */
-function causeMessages(error: unknown): string[] {
-  const out: string[] = [];
-  for (let e = error, depth = 0; typeof e === "object" && e !== null && depth < 8; depth++) {
-    out.push(String((e as { message?: unknown }).message ?? ""));
-    e = (e as { cause?: unknown }).cause;
-  }
-  return out;
-}
-
-function describeConnectionCode(code: string | undefined, fallback: string): string {
-  switch (code) {
-    case "ECONNREFUSED":
-      return "connection refused";
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-    case "EAI_NONAME":
-      return "host not found";
-    case "ECONNRESET":
-    case "UND_ERR_SOCKET":
-      return "connection reset";
-    case "ETIMEDOUT":
-    case "UND_ERR_CONNECT_TIMEOUT":
-      return "connection timed out";
-    case "EHOSTUNREACH":
-    case "ENETUNREACH":
-      return "host unreachable";
-    case "EPIPE":
-      return "connection closed";
-    default:
-      return fallback;
-  }
-}
-
 /** The server's own error text from an APIError, without the status prefix openai adds. */
 function serverMessage(error: InstanceType<typeof OpenAI.APIError>): string {
   const body = error.error as { message?: unknown } | undefined;
   if (body && typeof body.message === "string" && body.message.trim() !== "") return body.message.trim();
   return error.message.replace(/^\d{3}\s+/, "").trim();
-}
-
-function parseRetryAfter(headers: Headers | undefined): number | undefined {
-  const value = headers?.get("retry-after-ms") ?? undefined;
-  if (value && Number.isFinite(Number(value))) return Number(value);
-  const seconds = headers?.get("retry-after");
-  if (!seconds) return undefined;
-  if (Number.isFinite(Number(seconds))) return Number(seconds) * 1000;
-  const date = Date.parse(seconds);
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
 }
 
 type Delta = {
@@ -167,6 +118,16 @@ function argumentsOf(value: unknown): string {
   if (typeof value === "string") return value;
   if (value === undefined || value === null) return "";
   return JSON.stringify(value);
+}
+
+function isCompleteJson(text: string): boolean {
+  if (text.trim() === "") return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 let madeUpIds = 0;
@@ -223,6 +184,9 @@ class TurnAssembler {
       target = this.calls.find((c) => c.index === call.index);
       // A new id on a used index is a new call (servers that number every whole call 0).
       if (target && id !== "" && target.id !== "" && target.id !== id) target = undefined;
+      // So is a named call with arguments arriving on an index whose call is already complete JSON: whole calls
+      // numbered 0 without ids. (A server repeating the name on each fragment sends no fragment after the last.)
+      if (target && id === "" && name !== "" && args !== "" && isCompleteJson(target.arguments)) target = undefined;
     } else if (id !== "") {
       target = this.calls.find((c) => c.id === id);
     } else if (name === "") {
@@ -276,6 +240,7 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
     organization: null,
     project: null,
     logLevel: "off",
+    fetch: fetchWithReadableErrors,
   });
 
   function buildBody(request: ChatRequest): ChatCompletionCreateParamsStreaming {
@@ -390,6 +355,13 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
         cause,
       );
     }
+    if (status !== undefined && status >= 400 && status < 500 && CONTEXT_OVERFLOW.test(failure.message)) {
+      return new LlmError(
+        `${where} refused the conversation as too long for the model's context (${failure.message}): lower ` +
+          `agent.maxContextTokens (MRAG_AGENT_MAX_CONTEXT_TOKENS) or ${contextHint(preset)}`,
+        cause,
+      );
+    }
     if (failure.kind === "http") return new LlmError(`${where} failed: ${failure.message}${tries}`, cause);
     return new LlmError(`${where} failed: ${failure.message}`, cause);
   }
@@ -488,20 +460,4 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
   }
 
   return { preset, baseUrl: shownUrl, model, complete };
-}
-
-/** How to make the model available on this kind of server. */
-function serveHint(preset: Preset, model: string): string {
-  switch (preset.name) {
-    case "ollama":
-      return `pull it (ollama pull ${model})`;
-    case "vllm":
-      return `serve it (vllm serve ${model})`;
-    case "lmstudio":
-      return `download and load it in LM Studio (lms get ${model})`;
-    case "llamacpp":
-      return `start llama-server with that model (or --alias ${model})`;
-    case "openrouter":
-      return "check the model id on openrouter.ai";
-  }
 }

@@ -158,16 +158,16 @@ function cut(text: string, start: number, end: number): string {
 /**
  * Tool calls that leaked into `content` or `reasoning` as text: JSON objects `{"name", "arguments"}` and the
  * Harmony forms `to=functions.NAME <|constrain|>json<|message|>{...}` or `to=functions.NAME {...}`. Only calls
- * to `knownNames` (after `cleanToolName`) are returned, with made-up ids; `text` is the input with those calls
+ * to `knownNames` (after `cleanToolName`; `"any"`: to any name, offered or not) are returned, with made-up ids; `text` is the input with those calls
  * (and the Harmony tokens or code fence around them) removed, trimmed.
  */
 export function extractLeakedToolCalls(
   text: string,
-  knownNames: Iterable<string>,
+  knownNames: Iterable<string> | "any",
 ): { calls: RawToolCall[]; text: string } {
-  const known = new Set(knownNames);
+  const known = knownNames === "any" ? undefined : new Set(knownNames);
   const candidates = [...harmonyCalls(text), ...jsonCalls(text)]
-    .filter((c) => known.has(c.name))
+    .filter((c) => c.name !== "" && (known === undefined || known.has(c.name)))
     .sort((a, b) => a.start - b.start || b.end - a.end);
   const kept: Found[] = [];
   for (const c of candidates) {

@@ -36,6 +36,25 @@ export interface ToolHostOptions {
   connectTimeoutMs?: number;
   /** How long one tool call may take (reset by progress notifications). Default 120 s. */
   callTimeoutMs?: number;
+  /**
+   * Extra servers' tools that may write and may still be offered: `server/tool` or `server/*`. Defaults to the
+   * context's `agent.allowTools`. Tools not marked read-only (or marked destructive) and not listed are withheld.
+   */
+  allowTools?: readonly string[];
+}
+
+/**
+ * Whether an extra server's tool must be allowed by name before the agent may use it: it is not marked
+ * read-only, or it is marked destructive. MCP's defaults for a missing hint are "may write", so no hints means
+ * it needs allowing.
+ */
+export function needsAllowing(tool: Pick<AgentTool, "annotations">): boolean {
+  return tool.annotations?.readOnlyHint !== true || tool.annotations.destructiveHint === true;
+}
+
+/** Whether `allowTools` lists `original` of `server` (exactly, or as `server/*`). */
+export function isAllowed(allowTools: readonly string[], server: string, original: string): boolean {
+  return allowTools.includes(`${server}/${original}`) || allowTools.includes(`${server}/*`);
 }
 
 const MAX_NAME = 64;
@@ -235,6 +254,7 @@ function failure(text: string): ToolCallResult {
 export async function createToolHost(context: MragContext, options: ToolHostOptions = {}): Promise<ToolHost> {
   const logger = options.logger ?? context.logger;
   const servers: Record<string, McpServerSpec> = options.servers ?? context.config.agent.mcpServers;
+  const allowTools = options.allowTools ?? context.config.agent.allowTools ?? [];
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
   options.signal?.throwIfAborted();
@@ -299,17 +319,28 @@ export async function createToolHost(context: MragContext, options: ToolHostOpti
 
   const taken = new Set<string>();
   const tools: AgentTool[] = [];
+  const withheld: AgentTool[] = [];
   const routes = new Map<string, { connection: Connection; original: string }>();
   const add = (connection: Connection, tool: Tool, wanted: string) => {
     const name = claimName(wanted, taken);
-    tools.push({
+    const agentTool: AgentTool = {
       name,
       server: connection.name,
       original: tool.name,
       description: tool.description ?? tool.title ?? tool.annotations?.title ?? "",
       parameters: { ...tool.inputSchema } as Record<string, unknown>,
       ...annotationsOf(tool),
-    });
+    };
+    // A tool that may write runs only when the user listed it: a model can be talked into anything.
+    if (
+      connection.name !== MRAG_SERVER &&
+      needsAllowing(agentTool) &&
+      !isAllowed(allowTools, connection.name, tool.name)
+    ) {
+      withheld.push(agentTool);
+      return;
+    }
+    tools.push(agentTool);
     routes.set(name, { connection, original: tool.name });
   };
   // mrag's own tools first: they keep their names.
@@ -318,6 +349,12 @@ export async function createToolHost(context: MragContext, options: ToolHostOpti
     for (const tool of listed) add(connection, tool, `${connection.name}__${tool.name}`);
     logger.debug(`MCP server "${connection.name}": ${listed.length} tool(s)`);
   }
+  if (withheld.length > 0) {
+    logger.info(
+      `agent: ${withheld.length} tool(s) that may write are not offered (not in agent.allowTools): ` +
+        withheld.map((t) => `${t.server}/${t.original}`).join(", "),
+    );
+  }
 
   const available = () => tools.map((t) => t.name).join(", ");
   const connections = [own.value.connection, ...connected.map((c) => c.connection)];
@@ -325,8 +362,15 @@ export async function createToolHost(context: MragContext, options: ToolHostOpti
 
   return {
     tools,
+    withheld,
     async call(name, args, signal) {
       const route = routes.get(name);
+      const refused = withheld.find((t) => t.name === name);
+      if (refused) {
+        return failure(
+          `tool "${name}" is not allowed: it may write and is not in agent.allowTools ("${refused.server}/${refused.original}")`,
+        );
+      }
       if (!route) {
         return failure(`unknown tool "${name}": it is not offered here; call one of: ${available()}`);
       }

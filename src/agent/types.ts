@@ -133,6 +133,11 @@ export interface ToolCallResult {
 /** The MCP client side: tools from mrag's own server and any configured extra servers. */
 export interface ToolHost {
   readonly tools: readonly AgentTool[];
+  /**
+   * Tools of extra servers that may write (not marked read-only) and are not in `agent.allowTools`: not offered
+   * and never called; a model that names one anyway is told why it did not run.
+   */
+  readonly withheld?: readonly AgentTool[];
   /** Call by the model-facing name. Never throws for tool failures: they come back with isError. */
   call(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<ToolCallResult>;
   close(): Promise<void>;

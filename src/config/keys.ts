@@ -219,6 +219,12 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     help: 'extra MCP servers for the agent, like Claude Desktop\'s mcpServers: {"name": {"command", "args"} | {"url"}}',
   },
   {
+    path: "agent.allowTools",
+    env: "MRAG_AGENT_ALLOW_TOOLS",
+    envType: "json",
+    help: 'extra servers\' tools that may write, allowed to run: ["server/tool", "server/*"] (default: read-only tools only)',
+  },
+  {
     path: "milvus.token",
     env: "MRAG_MILVUS_TOKEN",
     fallbackEnv: "MILVUS_TOKEN",

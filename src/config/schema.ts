@@ -142,6 +142,17 @@ export const ConfigSchema = z
             ]),
           )
           .default({}),
+        // Extra servers' tools that may write (not marked read-only) run only when listed: "server/tool" or "server/*".
+        allowTools: z
+          .array(
+            z
+              .string()
+              .regex(
+                /^[A-Za-z][A-Za-z0-9_-]{0,31}\/(?:\*|[^\s/]+)$/,
+                'each entry is "server/tool" or "server/*", with the server\'s name from agent.mcpServers',
+              ),
+          )
+          .default([]),
       })
       .strict()
       .prefault({}),

@@ -155,18 +155,19 @@ describe("AnswerSchema / parseAnswer", () => {
 
   it("names each wrong field in one line", () => {
     const bad = parseAnswer(
-      JSON.stringify({ answer: " ", citations: [{ id: 3, source: "docs/a.md" }], confidence: "sure" }),
+      // (A number id is coerced since issue 16; a boolean is no passage reference at all.)
+      JSON.stringify({ answer: " ", citations: [{ id: true, source: "docs/a.md" }], confidence: "sure" }),
     );
     expect(bad.ok).toBe(false);
     if (bad.ok) return;
     expect(bad.error).not.toContain("\n");
     expect(bad.error).toBe(
       'invalid answer: answer: must not be empty (got " "); citations[0].id: expected a string: the passage number, ' +
-        'e.g. "3" (got 3); citations[0].quote: missing; confidence: expected "low", "medium" or "high" (got "sure"); ' +
+        'e.g. "3" (got true); citations[0].quote: missing; confidence: expected "low", "medium" or "high" (got "sure"); ' +
         "unanswerable: missing",
     );
     const notArray = parseAnswer(JSON.stringify({ ...good, citations: "1" }));
-    expect(notArray).toEqual({
+    expect(notArray).toMatchObject({
       ok: false,
       error: 'invalid answer: citations: expected an array of {id, source, quote} (got "1")',
     });

@@ -14,6 +14,12 @@
  * completion. Other paths answer 404. Every request is recorded: chat-completion bodies in `requests` (parsed
  * JSON, in order), and every HTTP request (any path, with headers) in `httpRequests`.
  *
+ * The `llamacpp` profile also checks the history the way llama.cpp's gpt-oss chat template does, before any turn
+ * is taken: tool-call arguments that are not JSON ("Failed to parse tool call arguments as JSON"), `<|channel|>`
+ * tags in an assistant's content, or content and reasoning together on a tool-call message are answered with
+ * HTTP 500 and recorded in `rejected` (not in `requests`, and no scripted turn is used). `checkHistory: false`
+ * turns this off.
+ *
  * When the script runs out of turns the server answers HTTP 500 with a message saying so, and records the
  * problem in `problems` (assert it is empty to catch a loop that asks more often than scripted).
  *
@@ -63,6 +69,13 @@ export interface ScriptedTurn {
   status?: number;
   /** Message of the error body when `status` is set (default: a generic one naming the status). */
   errorMessage?: string;
+  /**
+   * The whole error body instead of `{"error": {...}}`: an object is sent as JSON (vLLM's older flat
+   * `{"object": "error", "message": ...}`), a string as is with `errorContentType` (a proxy's HTML page).
+   */
+  errorBody?: string | Record<string, unknown>;
+  /** Content type of a string `errorBody` (default text/html). */
+  errorContentType?: string;
   /**
    * End the stream early: after the reasoning/content/tool-call chunks but before any finish_reason and `[DONE]`.
    * `true` or `"end"`: the response ends cleanly; `"reset"`: the socket is destroyed (a dropped connection).
@@ -116,6 +129,8 @@ export type TurnScript =
 export interface ScriptedServerOptions {
   profile: ServerProfile;
   turns: TurnScript;
+  /** Reject histories the real server rejects (default: true for `llamacpp`, which is the strict one). */
+  checkHistory?: boolean;
 }
 
 export interface ScriptedServer {
@@ -128,6 +143,8 @@ export interface ScriptedServer {
   httpRequests: HttpRecord[];
   /** Things the script did not cover (ran out of turns, a script function threw). */
   problems: string[];
+  /** Requests refused for their history (llama.cpp's template checks), with the error sent. */
+  rejected: { request: RecordedRequest; message: string }[];
   close(): Promise<void>;
 }
 
@@ -325,9 +342,46 @@ function errorBody(status: number, message: string): Chunk {
   return { error: { message, type, code: status } };
 }
 
+/**
+ * What llama.cpp says about a history its gpt-oss template cannot render, or undefined when it renders. The
+ * messages are the ones llama.cpp sends (common/chat.cpp and the model's Jinja template).
+ */
+export function llamaCppHistoryError(request: RecordedRequest): string | undefined {
+  for (const message of request.messages ?? []) {
+    if (message.role !== "assistant") continue;
+    const content = typeof message.content === "string" ? message.content : "";
+    if (content.includes("<|channel|>analysis<|message|>") || content.includes("<|channel|>final<|message|>")) {
+      return (
+        "You have passed a message containing <|channel|> tags in the content field. Instead of doing this, you " +
+        "should pass analysis messages (the string between '<|message|>' and '<|end|>') in the 'thinking' field, " +
+        "and final messages (the string between '<|message|>' and '<|end|>') in the 'content' field."
+      );
+    }
+    const calls = (message.tool_calls as { function?: { arguments?: unknown } }[] | undefined) ?? [];
+    const thinking = [message.reasoning_content, message.reasoning, message.thinking].some(
+      (v) => typeof v === "string" && v !== "",
+    );
+    if (calls.length > 0 && content !== "" && thinking) {
+      return "Cannot pass both content and thinking in an assistant message with tool calls! Put the analysis message in one or the other, but not both.";
+    }
+    for (const call of calls) {
+      const args = call.function?.arguments;
+      if (typeof args !== "string") continue;
+      try {
+        JSON.parse(args);
+      } catch (error) {
+        return `Failed to parse tool call arguments as JSON: [json.exception.parse_error.101] ${String(error)}`;
+      }
+    }
+  }
+  return undefined;
+}
+
 /** Starts the server on 127.0.0.1 on a free port. */
 export async function startScriptedServer(options: ScriptedServerOptions): Promise<ScriptedServer> {
   const { profile, turns } = options;
+  const checkHistory = options.checkHistory ?? profile === "llamacpp";
+  const rejected: { request: RecordedRequest; message: string }[] = [];
   const requests: RecordedRequest[] = [];
   const httpRequests: HttpRecord[] = [];
   const problems: string[] = [];
@@ -373,6 +427,12 @@ export async function startScriptedServer(options: ScriptedServerOptions): Promi
       return;
     }
     const request = body as RecordedRequest;
+    const historyError = checkHistory ? llamaCppHistoryError(request) : undefined;
+    if (historyError) {
+      rejected.push({ request, message: historyError });
+      sendJson(res, 500, errorBody(500, historyError));
+      return;
+    }
     const index = requests.length;
     requests.push(request);
     const turn = await nextTurn(request, index);
@@ -381,6 +441,15 @@ export async function startScriptedServer(options: ScriptedServerOptions): Promi
     if (closing || res.destroyed) return;
     const extraHeaders = turn.headers ?? {};
 
+    if (turn.status !== undefined && turn.status >= 400 && typeof turn.errorBody === "string") {
+      res.writeHead(turn.status, { "content-type": turn.errorContentType ?? "text/html", ...extraHeaders });
+      res.end(turn.errorBody);
+      return;
+    }
+    if (turn.status !== undefined && turn.status >= 400 && turn.errorBody) {
+      sendJson(res, turn.status, turn.errorBody, extraHeaders);
+      return;
+    }
     if (turn.status !== undefined && turn.status >= 400) {
       const message = turn.errorMessage ?? `scripted server: HTTP ${turn.status}`;
       sendJson(res, turn.status, errorBody(turn.status, message), extraHeaders);
@@ -443,6 +512,7 @@ export async function startScriptedServer(options: ScriptedServerOptions): Promi
     requests,
     httpRequests,
     problems,
+    rejected,
     close: () =>
       new Promise<void>((resolve) => {
         closing = true;

@@ -84,7 +84,11 @@ beforeAll(async () => {
   ws = makeWorkspace();
   mkdirSync(path.join(ws.docs, "hostile"), { recursive: true });
   for (const [name, text] of Object.entries(HOSTILE)) writeFileSync(path.join(ws.docs, "hostile", name), text);
-  const config: MragConfig = { ...ws.config, agent: { ...ws.config.agent, mcpServers: { admin: { url: spy.url } } } };
+  // The admin server's writing tools are allowed (agent.allowTools): the injection guards must hold even then.
+  const config: MragConfig = {
+    ...ws.config,
+    agent: { ...ws.config.agent, mcpServers: { admin: { url: spy.url } }, allowTools: ["admin/*"] },
+  };
   context = createContext(config, { cwd: ws.dir, logger: silentLogger });
   const summary = await runIngest(context, { inputs: ["docs"] });
   expect(summary.added.length).toBeGreaterThanOrEqual(Object.keys(HOSTILE).length);

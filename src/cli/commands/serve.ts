@@ -92,12 +92,12 @@ export function registerServeCommand(program: Command): void {
             ? `ingest may read ${roots.join(", ")}`
             : `ingest may read no local paths (working directory ${context.cwd}; set --allow-root)`;
         // With an LLM configured, the agent is offered as the `ask` tool (created on its first call).
-        const { llmConfigured } = await import("../../agent/configured.js");
+        const { agentMayWrite, llmConfigured } = await import("../../agent/configured.js");
         let ask: { tool: ToolDefinition; close(): Promise<void> } | undefined;
         if (llmConfigured(config)) {
           const { createAgent } = await import("../../agent/index.js");
           const { createAskTool } = await import("../../agent/ask-tool.js");
-          ask = createAskTool(() => createAgent(context));
+          ask = createAskTool(() => createAgent(context), { mayWrite: agentMayWrite(config) });
         }
         closeAsk = ask?.close;
         const extraTools = ask ? [ask.tool] : [];

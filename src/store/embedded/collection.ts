@@ -1,6 +1,6 @@
 import { Index, type Table } from "@lancedb/lancedb";
 import { isMragError, StoreError, UsageError } from "../../errors.js";
-import { fuseRankings, hybridCandidates, RRF_K } from "../fusion.js";
+import { hybridCandidates } from "../fusion.js";
 import type {
   ChunkRecord,
   Collection,
@@ -21,6 +21,7 @@ import {
   validateSearchRequest,
 } from "../validate.js";
 import { compileSearchFilter, eq, inList, startsWith } from "./filter.js";
+import { type Candidate, hybridRank, TitleCache } from "./hybrid.js";
 import { CHUNK_COLUMNS, chunksToArrow, numberColumn, rowToChunk, stringColumn, stringListColumn } from "./schema.js";
 
 /** When and how indexes are built; the defaults are justified by bench/store-vector-index.ts. */
@@ -96,6 +97,8 @@ export interface CollectionContext {
 }
 
 const ID_BATCH = 1000;
+/** The dense branch's weight against keyword's 1 when the request names none (the config default, measured). */
+const DEFAULT_DENSE_WEIGHT = 0.5;
 /** LanceDB turns the cut-off date into an age and back into a date a moment later; this keeps the boundary. */
 const CLEANUP_MARGIN_MS = 1000;
 const SELECT_WITH_DISTANCE = [...CHUNK_COLUMNS, "_distance"];
@@ -107,22 +110,18 @@ interface ArrowResult {
   readonly numRows: number;
 }
 
-interface Candidate {
-  id: string;
-  score: number;
-  row(): Record<string, unknown>;
-}
-
 /**
  * One branch's rows as candidates, best first (score, then id: unindexed rows come back unsorted), each able
  * to build its row on demand. `toScore` turns the branch's raw column (distance or BM25) into higher-is-better.
  */
 function rankCandidates(table: ArrowResult, scoreColumn: string, toScore: (raw: number) => number): Candidate[] {
   const ids = stringColumn(table as Parameters<typeof stringColumn>[0], "id");
+  const sources = stringColumn(table as Parameters<typeof stringColumn>[0], "source");
   const raw = numberColumn(table as Parameters<typeof numberColumn>[0], scoreColumn);
   return ids
     .map((id, i) => ({
       id,
+      source: sources[i] ?? "",
       score: toScore(raw[i] ?? Number.NaN),
       row: () => table.get(i) as Record<string, unknown>,
     }))
@@ -137,11 +136,13 @@ export class EmbeddedCollection implements Collection {
   readonly meta: CollectionMeta;
   private readonly table: Table;
   private readonly ctx: CollectionContext;
+  private readonly titles: TitleCache;
 
   constructor(meta: CollectionMeta, table: Table, ctx: CollectionContext) {
     this.meta = meta;
     this.table = table;
     this.ctx = ctx;
+    this.titles = new TitleCache(table);
   }
 
   /** The LanceDB table, for the store (closing) and tests. */
@@ -377,19 +378,37 @@ export class EmbeddedCollection implements Collection {
       if (valid.mode === "dense") return this.dense(valid, valid.k, where);
       if (valid.mode === "keyword") return this.keyword(valid, valid.k, where);
       const depth = hybridCandidates(valid.k);
-      const [dense, keyword] = await this.consistentRead(() =>
-        Promise.all([this.denseQuery(valid, depth, where).toArrow(), this.keywordQuery(valid, depth, where).toArrow()]),
-      );
+      const [dense, keyword, version] = await this.consistentRead(async () => {
+        const [d, kw, v] = await Promise.all([
+          this.denseQuery(valid, depth, where).toArrow(),
+          this.keywordQuery(valid, depth, where).toArrow(),
+          this.table.version(),
+        ]);
+        return [d, kw, v] as const;
+      });
       // Rank on ids and scores read from the Arrow columns; only the k winners become chunks (building a
       // JS object per candidate cost more than the fusion itself).
-      const fused = fuseRankings(
-        [rankCandidates(dense, "_distance", (d) => 1 - d), rankCandidates(keyword, "_score", (s) => s)],
-        valid.k,
-        RRF_K,
-        [valid.denseWeight ?? 1, 1],
+      return hybridRank(
+        rankCandidates(dense, "_distance", (d) => 1 - d),
+        rankCandidates(keyword, "_score", (s) => s),
+        {
+          k: valid.k,
+          denseWeight: valid.denseWeight ?? DEFAULT_DENSE_WEIGHT,
+          dictionary: await this.titles.get(version),
+          fetch: (ids) => this.fetchRows(ids, where),
+        },
       );
-      return fused.map(({ item, score }) => ({ chunk: rowToChunk(item.row()), score }));
     });
+  }
+
+  /** Rows of these ids that pass the search filter (documents reached through a title mention). */
+  private async fetchRows(ids: readonly string[], where: string | undefined): Promise<Record<string, unknown>[]> {
+    const byId = inList("id", [...ids]);
+    return this.table
+      .query()
+      .where(where ? `(${where}) AND ${byId}` : byId)
+      .select([...CHUNK_COLUMNS])
+      .toArray();
   }
 
   /**

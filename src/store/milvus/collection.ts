@@ -66,6 +66,17 @@ function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+const INT64_ID = /^-?\d{1,19}$/;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** A chunk id as an Int64 key, or undefined when no Int64 key has that text (so it cannot exist). */
+function int64Id(id: string): bigint | undefined {
+  if (!INT64_ID.test(id)) return undefined;
+  const n = BigInt(id);
+  return n >= INT64_MIN && n <= INT64_MAX && String(n) === id ? n : undefined;
+}
+
 export class MilvusCollection implements Collection {
   readonly meta: CollectionMeta;
   private readonly layout: CollectionLayout;
@@ -106,6 +117,29 @@ export class MilvusCollection implements Collection {
     return this.layout.present.has(key);
   }
 
+  /**
+   * Primary-key expressions. mrag's ids are VarChar; a collection made by pymilvus' quick setup has Int64 ids,
+   * which mrag reads as their decimal text, and an id that is no Int64 matches nothing there.
+   */
+  private idIn(ids: readonly string[]): string {
+    if (this.layout.idType === "VarChar") return inList(this.f.id, ids);
+    const keys = ids.map(int64Id).filter((n) => n !== undefined);
+    return `${this.f.id} in [${keys.join(", ")}]`;
+  }
+
+  private idAfter(after: string | undefined): string {
+    if (this.layout.idType === "VarChar") {
+      return after === undefined ? `${this.f.id} != ""` : `${this.f.id} > ${milvusString(after)}`;
+    }
+    return `${this.f.id} > ${after ?? String(INT64_MIN)}`;
+  }
+
+  /** The larger of two ids in the key's own order (numeric for Int64). */
+  private maxId(a: string, b: string): string {
+    if (this.layout.idType === "VarChar") return compareIds(a, b) >= 0 ? a : b;
+    return BigInt(a) >= BigInt(b) ? a : b;
+  }
+
   /** One SDK call, with the collection named in any error. */
   private call<T extends { status?: { error_code?: string | number; code?: number; reason?: string } }>(
     what: string,
@@ -115,8 +149,14 @@ export class MilvusCollection implements Collection {
     return this.ctx.errors.call(`${what} in collection "${this.meta.name}"`, fn);
   }
 
-  private rowToChunk(row: Row): StoredChunk {
+  private rowToChunk(dataRow: Row): StoredChunk {
     const f = this.f;
+    // Dynamic keys come back at the top level from search, but inside "$meta" from query (SDK 2.6).
+    const meta = dataRow.$meta;
+    const row: Row =
+      this.layout.dynamic.size > 0 && typeof meta === "object" && meta !== null
+        ? { ...(meta as Row), ...dataRow }
+        : dataRow;
     const str = (key: FieldKey, fallback = "") => (this.has(key) ? String(row[f[key]] ?? fallback) : fallback);
     const num = (key: FieldKey) => (this.has(key) ? toNumber(row[f[key]]) : 0);
     const list = (key: FieldKey) => (this.has(key) ? toStringArray(row[f[key]]) : []);
@@ -171,6 +211,13 @@ export class MilvusCollection implements Collection {
 
   /** Writes need every field mrag stores, and values that fit the schema's limits. */
   private checkWritable(chunks: readonly ChunkRecord[]): void {
+    if (this.layout.idType !== "VarChar") {
+      throw new StoreError(
+        `collection "${this.meta.name}" can be searched but not written by mrag: its primary key ` +
+          `"${this.f.id}" is ${this.layout.idType}, and mrag's chunk ids are text. Ingest into a collection mrag ` +
+          "creates (another --collection).",
+      );
+    }
     if (this.layout.missingForWrite.length > 0) {
       const missing = this.layout.missingForWrite.map((k) => `${this.f[k]} (${k})`).join(", ");
       throw new StoreError(
@@ -246,11 +293,11 @@ export class MilvusCollection implements Collection {
     const rows: Row[] = [];
     let after: string | undefined;
     for (;;) {
-      const expr = and([filter, after === undefined ? undefined : `${this.f.id} > ${milvusString(after)}`]);
+      const expr = and([filter, after === undefined ? undefined : this.idAfter(after)]);
       const page = await this.call("reading chunks", () =>
         this.ctx.client.query({
           collection_name: this.physical,
-          filter: expr ?? `${this.f.id} != ""`,
+          filter: expr ?? this.idAfter(undefined),
           output_fields: fields.includes(this.f.id) ? fields : [this.f.id, ...fields],
           limit: PAGE_ROWS,
           consistency_level: this.consistencyLevel,
@@ -260,7 +307,7 @@ export class MilvusCollection implements Collection {
       rows.push(...data);
       if (data.length < PAGE_ROWS) break;
       // Pages follow the key; the largest key of this page starts the next one whatever order the rows came in.
-      after = data.map((r) => String(r[this.f.id])).reduce((a, b) => (compareIds(a, b) >= 0 ? a : b));
+      after = data.map((r) => String(r[this.f.id])).reduce((a, b) => this.maxId(a, b));
     }
     return rows;
   }
@@ -275,7 +322,7 @@ export class MilvusCollection implements Collection {
     for (let i = 0; i < ids.length; i += ID_BATCH) {
       const batch = ids.slice(i, i + ID_BATCH);
       const result = await this.call("deleting chunks", () =>
-        this.ctx.client.delete({ collection_name: this.physical, filter: inList(this.f.id, batch) }),
+        this.ctx.client.delete({ collection_name: this.physical, filter: this.idIn(batch) }),
       );
       deleted += toNumber(result.delete_cnt);
     }
@@ -314,7 +361,7 @@ export class MilvusCollection implements Collection {
     if ("source" in selector && typeof selector.source === "string") {
       filter = eq(this.f.source, selector.source);
     } else if ("prefix" in selector && typeof selector.prefix === "string") {
-      filter = startsWith(this.f.source, selector.prefix) ?? `${this.f.id} != ""`;
+      filter = startsWith(this.f.source, selector.prefix) ?? this.idAfter(undefined);
     } else {
       throw new UsageError("deleteSources needs { source } or { prefix }");
     }
@@ -334,7 +381,7 @@ export class MilvusCollection implements Collection {
       const page = await this.call("reading chunks by id", () =>
         this.ctx.client.query({
           collection_name: this.physical,
-          filter: inList(this.f.id, batch),
+          filter: this.idIn(batch),
           output_fields: fields,
           limit: batch.length,
           consistency_level: this.consistencyLevel,
@@ -407,6 +454,8 @@ export class MilvusCollection implements Collection {
     >();
     for (const row of rows) {
       const chunk = this.rowToChunk(row);
+      // A row with no source (a dynamic "source" key it does not have) belongs to no source.
+      if (chunk.source === "") continue;
       let info = bySource.get(chunk.source);
       if (!info) {
         info = { ...chunk, chunks: 0, tags: [], tagSet: new Set(), hashes: new Set(), positions: new Set() };

@@ -65,7 +65,8 @@ export interface MilvusStatus {
   reason?: string;
 }
 
-const AUTH_WORDS = /auth|credential|unauthenticated|password|token|permission denied|privilege/i;
+// "token" as a word: Milvus' analyzer errors speak of "tokenizer", which is no credential problem.
+const AUTH_WORDS = /auth|credential|unauthenticated|password|\btoken\b|permission denied|privilege/i;
 const QUOTA_WORDS = /quota|exceeded the limit|limit exceeded|exceeds? (the )?(max|limit)|rate limit|too many/i;
 
 /**

@@ -201,15 +201,31 @@ export class MilvusStore implements Store {
   ): Promise<DescribeCollectionResponse> {
     const existing = await this.describe(physical);
     if (existing) return existing; // created meanwhile by another writer of this process
-    const request = createCollectionRequest(
-      physical,
-      this.fields,
-      options.modelId,
-      options.dimension,
-      this.options.consistency ?? "Strong",
-    );
-    request.properties = { ...request.properties, [PROPERTY_NAME]: name };
-    await this.errors.call(`creating collection "${physical}"`, () => this.client.createCollection(request));
+    const request = (analyzer?: Record<string, unknown>) => {
+      const req = createCollectionRequest(
+        physical,
+        this.fields,
+        options.modelId,
+        options.dimension,
+        this.options.consistency ?? "Strong",
+        analyzer,
+      );
+      req.properties = { ...req.properties, [PROPERTY_NAME]: name };
+      return req;
+    };
+    try {
+      await this.errors.call(`creating collection "${physical}"`, () => this.client.createCollection(request()));
+    } catch (error) {
+      // Milvus Lite has no `english` analyzer (standard and jieba only): BM25 then runs on the standard one.
+      if (!(error instanceof Error) || !/unknown tokenizer type: '?english/i.test(error.message)) throw error;
+      this.warn(
+        `${this.location} has no "english" analyzer (Milvus Lite); collection "${physical}" indexes BM25 with the ` +
+          '"standard" analyzer instead (lowercased words, no stemming or stop words)',
+      );
+      await this.errors.call(`creating collection "${physical}"`, () =>
+        this.client.createCollection(request({ tokenizer: "standard" })),
+      );
+    }
     await this.errors.call(`indexing collection "${physical}"`, () =>
       this.client.createIndex([
         { collection_name: physical, field_name: this.fields.dense, index_type: "AUTOINDEX", metric_type: "COSINE" },

@@ -6,6 +6,7 @@ import { registerAskCommand } from "./commands/ask.js";
 import { registerChatCommand } from "./commands/chat.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerDeleteCommand } from "./commands/delete.js";
+import { registerEmbedCommand } from "./commands/embed.js";
 import { registerEvalCommand } from "./commands/eval.js";
 import { registerIngestCommand } from "./commands/ingest.js";
 import { registerMigrateCommand } from "./commands/migrate.js";
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerDeleteCommand(program);
   registerStatsCommand(program);
   registerMigrateCommand(program);
+  registerEmbedCommand(program);
   registerServeCommand(program);
   registerAskCommand(program);
   registerEvalCommand(program);

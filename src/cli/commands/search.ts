@@ -91,7 +91,9 @@ export function formatHits(output: SearchOutput): string {
       const lines = hit.lineStart > 0 ? `:${hit.lineStart}-${hit.lineEnd}` : "";
       const heading = hit.heading ? `  ${hit.heading}` : "";
       const snippet = hit.snippet.replace(/\s+/g, " ").trim();
-      return `${hit.rank}. ${hit.source}${lines}  (score ${hit.score.toFixed(4)})${heading}\n   ${snippet}${hit.snippetTruncated ? " …" : ""}\n`;
+      // A collection made by other tools may have no source field: the id is then what names the hit.
+      const where = hit.source === "" ? `id ${hit.id}` : hit.source;
+      return `${hit.rank}. ${where}${lines}  (score ${hit.score.toFixed(4)})${heading}\n   ${snippet}${hit.snippetTruncated ? " …" : ""}\n`;
     })
     .join("");
   return output.note ? `${hits}${output.note}\n` : hits;

@@ -85,6 +85,17 @@ function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+const INT64_ID = /^-?\d{1,19}$/;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** A chunk id as an Int64 key, or undefined when no Int64 key has that text (so it cannot exist). */
+function int64Id(id: string): bigint | undefined {
+  if (!INT64_ID.test(id)) return undefined;
+  const n = BigInt(id);
+  return n >= INT64_MIN && n <= INT64_MAX && String(n) === id ? n : undefined;
+}
+
 export class MilvusCollection implements Collection {
   readonly meta: CollectionMeta;
   private readonly layout: CollectionLayout;
@@ -125,14 +136,45 @@ export class MilvusCollection implements Collection {
     return this.layout.present.has(key);
   }
 
+  /**
+   * Primary-key expressions. mrag's ids are VarChar; a collection made by pymilvus' quick setup has Int64 ids,
+   * which mrag reads as their decimal text, and an id that is no Int64 matches nothing there.
+   */
+  private idIn(ids: readonly string[]): string {
+    if (this.layout.idType === "VarChar") return inList(this.f.id, ids);
+    const keys = ids.map(int64Id).filter((n) => n !== undefined);
+    return `${this.f.id} in [${keys.join(", ")}]`;
+  }
+
+  /** Rows after `after` in primary-key order (the row key with generations, else the chunk id). */
+  private idAfter(after: string | undefined): string {
+    const key = this.primaryKey;
+    if (this.layout.generations || this.layout.idType === "VarChar") {
+      return after === undefined ? `${key} != ""` : `${key} > ${milvusString(after)}`;
+    }
+    return `${key} > ${after ?? String(INT64_MIN)}`;
+  }
+
+  /** The larger of two primary keys in the key's own order (numeric for Int64). */
+  private maxId(a: string, b: string): string {
+    if (this.layout.generations || this.layout.idType === "VarChar") return compareIds(a, b) >= 0 ? a : b;
+    return BigInt(a) >= BigInt(b) ? a : b;
+  }
+
   /** One SDK call, with the collection named in any error. */
   private call<T extends MilvusResponse>(what: string, fn: () => Promise<T>): Promise<T> {
     this.ctx.assertOpen();
     return this.ctx.errors.call(`${what} in collection "${this.meta.name}"`, fn);
   }
 
-  private rowToChunk(row: Row): StoredChunk {
+  private rowToChunk(dataRow: Row): StoredChunk {
     const f = this.f;
+    // Dynamic keys come back at the top level from search, but inside "$meta" from query (SDK 2.6).
+    const meta = dataRow.$meta;
+    const row: Row =
+      this.layout.dynamic.size > 0 && typeof meta === "object" && meta !== null
+        ? { ...(meta as Row), ...dataRow }
+        : dataRow;
     const str = (key: FieldKey, fallback = "") => (this.has(key) ? String(row[f[key]] ?? fallback) : fallback);
     const num = (key: FieldKey) => (this.has(key) ? toNumber(row[f[key]]) : 0);
     const list = (key: FieldKey) => (this.has(key) ? toStringArray(row[f[key]]) : []);
@@ -192,6 +234,13 @@ export class MilvusCollection implements Collection {
 
   /** Writes need every field mrag stores, and values that fit the schema's limits. */
   private checkWritable(chunks: readonly ChunkRecord[]): void {
+    if (this.layout.idType !== "VarChar") {
+      throw new StoreError(
+        `collection "${this.meta.name}" can be searched but not written by mrag: its primary key ` +
+          `"${this.f.id}" is ${this.layout.idType}, and mrag's chunk ids are text. Ingest into a collection mrag ` +
+          "creates (another --collection).",
+      );
+    }
     if (this.layout.missingForWrite.length > 0) {
       const missing = this.layout.missingForWrite.map((k) => `${this.f[k]} (${k})`).join(", ");
       throw new StoreError(
@@ -272,11 +321,11 @@ export class MilvusCollection implements Collection {
     const visibility = visible ?? (await this.visibility());
     let after: string | undefined;
     for (;;) {
-      const expr = and([filter, visibility, after === undefined ? undefined : `${key} > ${milvusString(after)}`]);
+      const expr = and([filter, visibility, after === undefined ? undefined : this.idAfter(after)]);
       const page = await this.call("reading chunks", () =>
         this.ctx.client.query({
           collection_name: this.physical,
-          filter: expr ?? `${key} != ""`,
+          filter: expr ?? this.idAfter(undefined),
           output_fields: fields.includes(key) ? fields : [key, ...fields],
           limit: PAGE_ROWS,
           consistency_level: this.consistencyLevel,
@@ -286,7 +335,7 @@ export class MilvusCollection implements Collection {
       rows.push(...data);
       if (data.length < PAGE_ROWS) break;
       // Pages follow the key; the largest key of this page starts the next one whatever order the rows came in.
-      after = data.map((r) => String(r[key])).reduce((a, b) => (compareIds(a, b) >= 0 ? a : b));
+      after = data.map((r) => String(r[key])).reduce((a, b) => this.maxId(a, b));
     }
     return rows;
   }
@@ -296,7 +345,7 @@ export class MilvusCollection implements Collection {
     for (let i = 0; i < ids.length; i += ID_BATCH) {
       const batch = ids.slice(i, i + ID_BATCH);
       const result = await this.call("deleting chunks", () =>
-        this.ctx.client.delete({ collection_name: this.physical, filter: inList(this.f.id, batch) }),
+        this.ctx.client.delete({ collection_name: this.physical, filter: this.idIn(batch) }),
       );
       deleted += toNumber(result.delete_cnt);
     }
@@ -470,7 +519,7 @@ export class MilvusCollection implements Collection {
       const page = await this.call("reading chunks by id", () =>
         this.ctx.client.query({
           collection_name: this.physical,
-          filter: and([inList(this.f.id, batch), visible])!,
+          filter: and([this.idIn(batch), visible])!,
           output_fields: fields,
           limit: batch.length,
           consistency_level: this.consistencyLevel,
@@ -543,6 +592,8 @@ export class MilvusCollection implements Collection {
     >();
     for (const row of rows) {
       const chunk = this.rowToChunk(row);
+      // A row with no source (a dynamic "source" key it does not have) belongs to no source.
+      if (chunk.source === "") continue;
       let info = bySource.get(chunk.source);
       if (!info) {
         info = { ...chunk, chunks: 0, tags: [], tagSet: new Set(), hashes: new Set(), positions: new Set() };

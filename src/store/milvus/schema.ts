@@ -38,9 +38,12 @@ export const LIMITS = {
 
 const BM25_FUNCTION = "text_bm25";
 
+/** Required text fields that a collection with dynamic fields may hold as dynamic keys instead. */
+const DYNAMIC_READABLE: readonly FieldKey[] = ["text", "source"];
+
 /** What one field must be, for the check of an existing collection and for creating a new one. */
 const EXPECTED: Record<FieldKey, { type: DataType; element?: DataType; label: string }> = {
-  id: { type: DataType.VarChar, label: "VarChar primary key" },
+  id: { type: DataType.VarChar, label: "VarChar (or Int64) primary key" },
   text: { type: DataType.VarChar, label: "VarChar" },
   searchText: { type: DataType.VarChar, label: "VarChar with an analyzer (BM25 input)" },
   dense: { type: DataType.FloatVector, label: "FloatVector" },
@@ -135,8 +138,16 @@ export function createCollectionRequest(
 /** What an existing collection offers, after the start-up check. */
 export interface CollectionLayout {
   fields: FieldNames;
-  /** Logical fields the collection has. */
+  /** Logical fields the collection has (in its schema, or as dynamic keys: see `dynamic`). */
   present: ReadonlySet<FieldKey>;
+  /**
+   * Fields read from the dynamic field (`$meta`) because the schema lacks them: `text` and `source` of a
+   * collection made with dynamic fields on, as pymilvus' quick setup (`create_collection(name, dimension=D)`)
+   * makes it and the seed tutorial fills it. A row without the key reads as "". mrag never writes them.
+   */
+  dynamic: ReadonlySet<FieldKey>;
+  /** The primary key's type: mrag's chunk ids are VarChar; quick-setup collections have Int64 ids. */
+  idType: "VarChar" | "Int64";
   /** Fields mrag writes that the collection lacks: writes are refused while this is not empty. */
   missingForWrite: FieldKey[];
   dimension: number;
@@ -198,7 +209,11 @@ export function inspectCollection(
     if (!field) continue;
     const expected = EXPECTED[key];
     const type = dataTypeOf(field);
-    if (type !== expected.type || (expected.element !== undefined && elementTypeOf(field) !== expected.element)) {
+    const int64Id = key === "id" && type === DataType.Int64;
+    if (
+      !int64Id &&
+      (type !== expected.type || (expected.element !== undefined && elementTypeOf(field) !== expected.element))
+    ) {
       problems.push(`field "${fields[key]}" (${key}) is ${field.data_type}, expected ${expected.label}`);
       continue;
     }
@@ -209,6 +224,15 @@ export function inspectCollection(
     const max = typeParam(field, "max_length");
     if (max !== undefined) maxLength[key] = Number(max);
     present.add(key);
+  }
+  const dynamic = new Set<FieldKey>();
+  if (response.schema.enable_dynamic_field) {
+    for (const key of DYNAMIC_READABLE) {
+      if (!byName.has(fields[key])) {
+        dynamic.add(key);
+        present.add(key);
+      }
+    }
   }
   const missingRequired = REQUIRED_FIELDS.filter((k) => !present.has(k) && !byName.has(fields[k]));
   if (missingRequired.length > 0 || problems.length > 0) {
@@ -253,7 +277,9 @@ export function inspectCollection(
   return {
     fields,
     present,
-    missingForWrite: FIELD_KEYS.filter((k) => !present.has(k) && !OPTIONAL_FOR_WRITE.includes(k)),
+    missingForWrite: FIELD_KEYS.filter((k) => (!present.has(k) || dynamic.has(k)) && !OPTIONAL_FOR_WRITE.includes(k)),
+    dynamic,
+    idType: dataTypeOf(byName.get(fields.id) as FieldSchema) === DataType.Int64 ? "Int64" : "VarChar",
     dimension,
     modelId,
     createdAt: Number(createdRaw) || 0,

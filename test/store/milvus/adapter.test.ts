@@ -169,6 +169,24 @@ suite("Milvus store adapter (Milvus Lite)", () => {
     await store.close();
   });
 
+  it("a gRPC error status mid-ingest fails the write with the server's reason; the re-run completes", async () => {
+    const s = { ...(await proxy()), database };
+    const store = await openMilvusStore({ uri: s.uri, database: s.database, timeoutMs: 5000, maxRetries: 0 });
+    const c = await store.openCollection("docs", { modelId: MODEL, dimension: DIM, create: true });
+    const v1 = makeSource("a.md", 3, DIM, { version: "v1" });
+    await c.replaceSources([{ source: "a.md", chunks: v1 }]);
+    const v2 = makeSource("a.md", 6, DIM, { version: "v2" });
+    s.failNext("Delete", { code: 13, message: "injected: segment flush failed" }, 1);
+    const error = await c.replaceSources([{ source: "a.md", chunks: v2 }]).catch((e: unknown) => e as Error);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as Error).message).toMatch(/failed while deleting chunks.*segment flush failed/);
+    // The new version was written, the old ids not yet deleted: reported as incomplete, so sync redoes it.
+    expect((await c.listSources())[0]).toMatchObject({ source: "a.md", sourceHash: "" });
+    await c.replaceSources([{ source: "a.md", chunks: v2 }]);
+    expect((await c.listSources())[0]).toMatchObject({ source: "a.md", chunks: 6, sourceHash: v2[0]!.sourceHash });
+    await store.close();
+  });
+
   it("an existing collection missing a required field is refused, naming the field and the fix", async () => {
     const s = server();
     await foreignCollection(s, "articles", { withSource: false });

@@ -13,6 +13,12 @@ if ! command -v "$py" >/dev/null 2>&1; then
   echo "python-env: no $py on PATH (the live Milvus Lite and Python client tests need Python >= 3.10 with pip)" >&2
   exit 3
 fi
+# Test files start Milvus Lite in parallel workers: one installer at a time, the others wait and reuse its venv.
+mkdir -p "$venv"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$venv/.mrag-lock"
+  flock 9
+fi
 want=$(cat "$req" "$con" | sha256sum | cut -d' ' -f1)
 stamp="$venv/.mrag-stamp"
 if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then

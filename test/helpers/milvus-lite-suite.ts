@@ -27,7 +27,8 @@ const INSTALL_HINT =
 export function useMilvusLite(label: string): MilvusLiteSuite {
   if (!pythonFound()) {
     const why = `python3 not found; ${INSTALL_HINT}`;
-    if (process.env.CI === "true" || process.env.CI === "1") {
+    const ci = process.env.CI;
+    if (ci !== undefined && ci !== "" && ci !== "false" && ci !== "0") {
       describe(label, () => {
         it("Milvus Lite is available (required in CI)", () => {
           throw new Error(`the live Milvus Lite suite cannot run in CI: ${why}`);

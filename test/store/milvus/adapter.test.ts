@@ -106,6 +106,36 @@ async function foreignCollection(
 const suite = lite.available ? describe : describe.skip;
 
 suite("Milvus store adapter (Milvus Lite)", () => {
+  it("without a server-side english analyzer (Lite) mrag analyses the text itself and records it", async () => {
+    const s = server();
+    const warnings: string[] = [];
+    const store = await openMilvusStore({
+      uri: s.uri,
+      database: s.database,
+      timeoutMs: 5000,
+      logger: createLogger("warn", (line) => warnings.push(line)),
+    });
+    const c = await store.openCollection("docs", { modelId: MODEL, dimension: DIM, create: true });
+    expect(warnings.join("")).toMatch(/no built-in English analyzer.*mrag\.analyzer=mrag-english/);
+    const described = await sdk(s).describeCollection({ collection_name: "docs" });
+    const props = new Map(described.properties.map((p) => [p.key, p.value]));
+    expect(props.get("mrag.analyzer")).toBe("mrag-english");
+    const chunks = makeSource("a.md", 2, DIM).map((chunk, i) => ({
+      ...chunk,
+      text: i === 0 ? "The servers were Running quickly" : "Nothing relevant here",
+    }));
+    await c.replaceSources([{ source: "a.md", chunks }]);
+    // A second store reads the recorded analyzer: its queries are stemmed the same way.
+    const again = await openMilvusStore({ uri: s.uri, database: s.database, timeoutMs: 5000 });
+    const reopened = await again.openCollection("docs", { modelId: MODEL, dimension: DIM, create: false });
+    const hits = await reopened.search({ mode: "keyword", k: 5, text: "server runs" });
+    expect(hits.map((h) => h.chunk.text)).toEqual(["The servers were Running quickly"]);
+    expect(hits[0]!.score).toBeGreaterThan(0);
+    expect(await reopened.search({ mode: "keyword", k: 5, text: "the and of" })).toEqual([]);
+    await again.close();
+    await store.close();
+  });
+
   it("a wrong token is refused with a message naming MILVUS_TOKEN, never echoing the token", async () => {
     const s = { ...(await proxy({ token: "root:right-password" })), database };
     const error = await openMilvusStore({

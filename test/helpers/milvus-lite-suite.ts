@@ -49,9 +49,10 @@ export function useMilvusLite(label: string): MilvusLiteSuite {
     };
   }
   let running: MilvusLiteServer | undefined;
+  // The first run on a machine also creates the venv (pip install of the pinned packages): allow for it.
   beforeAll(async () => {
     running = await startMilvusLite();
-  });
+  }, 600_000);
   afterAll(async () => {
     await running?.stop();
   });

@@ -106,6 +106,36 @@ async function foreignCollection(
 const suite = lite.available ? describe : describe.skip;
 
 suite("Milvus store adapter (Milvus Lite)", () => {
+  it("without a server-side english analyzer (Lite) mrag analyses the text itself and records it", async () => {
+    const s = server();
+    const warnings: string[] = [];
+    const store = await openMilvusStore({
+      uri: s.uri,
+      database: s.database,
+      timeoutMs: 5000,
+      logger: createLogger("warn", (line) => warnings.push(line)),
+    });
+    const c = await store.openCollection("docs", { modelId: MODEL, dimension: DIM, create: true });
+    expect(warnings.join("")).toMatch(/no built-in English analyzer.*mrag\.analyzer=mrag-english/);
+    const described = await sdk(s).describeCollection({ collection_name: "docs" });
+    const props = new Map(described.properties.map((p) => [p.key, p.value]));
+    expect(props.get("mrag.analyzer")).toBe("mrag-english");
+    const chunks = makeSource("a.md", 2, DIM).map((chunk, i) => ({
+      ...chunk,
+      text: i === 0 ? "The servers were Running quickly" : "Nothing relevant here",
+    }));
+    await c.replaceSources([{ source: "a.md", chunks }]);
+    // A second store reads the recorded analyzer: its queries are stemmed the same way.
+    const again = await openMilvusStore({ uri: s.uri, database: s.database, timeoutMs: 5000 });
+    const reopened = await again.openCollection("docs", { modelId: MODEL, dimension: DIM, create: false });
+    const hits = await reopened.search({ mode: "keyword", k: 5, text: "server runs" });
+    expect(hits.map((h) => h.chunk.text)).toEqual(["The servers were Running quickly"]);
+    expect(hits[0]!.score).toBeGreaterThan(0);
+    expect(await reopened.search({ mode: "keyword", k: 5, text: "the and of" })).toEqual([]);
+    await again.close();
+    await store.close();
+  });
+
   it("a wrong token is refused with a message naming MILVUS_TOKEN, never echoing the token", async () => {
     const s = { ...(await proxy({ token: "root:right-password" })), database };
     const error = await openMilvusStore({
@@ -166,6 +196,24 @@ suite("Milvus store adapter (Milvus Lite)", () => {
     const error = await c.getSource("a.md").catch((e: unknown) => e as Error);
     expect(error).toBeInstanceOf(StoreError);
     expect((error as Error).message).toMatch(/cannot reach Milvus/);
+    await store.close();
+  });
+
+  it("a gRPC error status mid-ingest fails the write with the server's reason; the re-run completes", async () => {
+    const s = { ...(await proxy()), database };
+    const store = await openMilvusStore({ uri: s.uri, database: s.database, timeoutMs: 5000, maxRetries: 0 });
+    const c = await store.openCollection("docs", { modelId: MODEL, dimension: DIM, create: true });
+    const v1 = makeSource("a.md", 3, DIM, { version: "v1" });
+    await c.replaceSources([{ source: "a.md", chunks: v1 }]);
+    const v2 = makeSource("a.md", 6, DIM, { version: "v2" });
+    s.failNext("Delete", { code: 13, message: "injected: segment flush failed" }, 1);
+    const error = await c.replaceSources([{ source: "a.md", chunks: v2 }]).catch((e: unknown) => e as Error);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as Error).message).toMatch(/failed while deleting chunks.*segment flush failed/);
+    // The new version was written, the old ids not yet deleted: reported as incomplete, so sync redoes it.
+    expect((await c.listSources())[0]).toMatchObject({ source: "a.md", sourceHash: "" });
+    await c.replaceSources([{ source: "a.md", chunks: v2 }]);
+    expect((await c.listSources())[0]).toMatchObject({ source: "a.md", chunks: 6, sourceHash: v2[0]!.sourceHash });
     await store.close();
   });
 

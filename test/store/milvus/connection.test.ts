@@ -100,6 +100,26 @@ describe("Milvus connection", () => {
     expect(Date.now() - started).toBeLessThan(3000 + 2000);
   });
 
+  it("a server that answers garbage bytes is a clear StoreError within the timeout, not a crash", async () => {
+    const server = createServer((socket) => {
+      socket.on("data", () =>
+        socket.write(Buffer.from("HTTP/1.1 200 OK\r\n\r\n\u0000\u00ffnot grpc at all", "latin1")),
+      );
+      socket.on("error", () => undefined);
+    });
+    const port = await listen(server);
+    try {
+      const error = await connectMilvus({ uri: `http://127.0.0.1:${port}`, timeoutMs: 2000, maxRetries: 0 }).catch(
+        (e: unknown) => e as Error,
+      );
+      expect(error).toBeInstanceOf(StoreError);
+      expect((error as Error).message).toMatch(/Milvus at http:\/\/127\.0\.0\.1:\d+/);
+      expect((error as Error).message).not.toMatch(/\n\s+at /);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it("a server that accepts but never answers fails within the timeout instead of hanging", async () => {
     const sockets: import("node:net").Socket[] = [];
     const server = createServer((socket) => sockets.push(socket));

@@ -68,6 +68,9 @@ async function startHttp(cwd: string): Promise<{ child: ChildProcess; url: strin
   return { child, url };
 }
 
+/** Several processes (Python, mrag, a model load) per test: generous, so a loaded machine never flakes it. */
+const SLOW_MS = 240_000;
+
 describePython("Python MCP clients of mrag serve (MCP Python SDK, LangChain)", () => {
   let ws: Workspace;
   let tools: Tool[];
@@ -82,7 +85,7 @@ describePython("Python MCP clients of mrag serve (MCP Python SDK, LangChain)", (
     const connection = await connectInMemory(ws.context);
     tools = (await connection.client.listTools()).tools;
     await connection.close();
-  });
+  }, SLOW_MS);
   afterAll(async () => {
     await ws?.cleanup();
     process.stderr.write(`python MCP client timings (ms): ${JSON.stringify(timings)}\n`);
@@ -95,39 +98,51 @@ describePython("Python MCP clients of mrag serve (MCP Python SDK, LangChain)", (
     return JSON.parse(r.stdout) as ClientReport;
   };
 
-  it("MCP Python SDK over stdio: initialize, tools/list as published, search, read of a hit, k=0 as isError", async () => {
-    const report = await runClient("stdio", ["--mrag", MRAG, "--cwd", ws.dir]);
-    expect(report.server.name).toBe("mrag");
-    expect(published(report.tools)).toEqual(published(tools));
-    expect(report.hits[0]?.heading).toMatch(TOP);
-    expect(report.read[0]).toMatchObject({ id: report.hits[0]?.id, role: "requested" });
-    expect(report.badArgument).toBe("invalid search arguments: k: k must be between 1 and 50");
-  });
-
-  it("MCP Python SDK over Streamable HTTP with a bearer token (and a 401 without it)", async () => {
-    const { child, url } = await startHttp(ws.dir);
-    try {
-      const report = await runClient("http", ["--url", url, "--token", TOKEN]);
+  it(
+    "MCP Python SDK over stdio: initialize, tools/list as published, search, read of a hit, k=0 as isError",
+    async () => {
+      const report = await runClient("stdio", ["--mrag", MRAG, "--cwd", ws.dir]);
+      expect(report.server.name).toBe("mrag");
       expect(published(report.tools)).toEqual(published(tools));
       expect(report.hits[0]?.heading).toMatch(TOP);
-      expect(report.read[0]?.text).toMatch(/Milvus deals with two types of data/);
-    } finally {
-      const exited = once(child, "exit");
-      child.kill("SIGTERM");
-      await exited;
-    }
-  });
+      expect(report.read[0]).toMatchObject({ id: report.hits[0]?.id, role: "requested" });
+      expect(report.badArgument).toBe("invalid search arguments: k: k must be between 1 and 50");
+    },
+    SLOW_MS,
+  );
 
-  it("LangChain MultiServerMCPClient loads mrag's tools and invokes search directly (no model)", async () => {
-    const report = (await runClient("langchain", ["--mrag", MRAG, "--cwd", ws.dir])) as unknown as {
-      tools: string[];
-      searchArgs: string[];
-      hits: { heading?: string }[];
-    };
-    expect(report.tools).toEqual(tools.map((t) => t.name).sort());
-    expect(report.searchArgs).toEqual(
-      Object.keys(tools.find((t) => t.name === "search")?.inputSchema.properties ?? {}).sort(),
-    );
-    expect(report.hits[0]?.heading).toMatch(TOP);
-  });
+  it(
+    "MCP Python SDK over Streamable HTTP with a bearer token (and a 401 without it)",
+    async () => {
+      const { child, url } = await startHttp(ws.dir);
+      try {
+        const report = await runClient("http", ["--url", url, "--token", TOKEN]);
+        expect(published(report.tools)).toEqual(published(tools));
+        expect(report.hits[0]?.heading).toMatch(TOP);
+        expect(report.read[0]?.text).toMatch(/Milvus deals with two types of data/);
+      } finally {
+        const exited = once(child, "exit");
+        child.kill("SIGTERM");
+        await exited;
+      }
+    },
+    SLOW_MS,
+  );
+
+  it(
+    "LangChain MultiServerMCPClient loads mrag's tools and invokes search directly (no model)",
+    async () => {
+      const report = (await runClient("langchain", ["--mrag", MRAG, "--cwd", ws.dir])) as unknown as {
+        tools: string[];
+        searchArgs: string[];
+        hits: { heading?: string }[];
+      };
+      expect(report.tools).toEqual(tools.map((t) => t.name).sort());
+      expect(report.searchArgs).toEqual(
+        Object.keys(tools.find((t) => t.name === "search")?.inputSchema.properties ?? {}).sort(),
+      );
+      expect(report.hits[0]?.heading).toMatch(TOP);
+    },
+    SLOW_MS,
+  );
 });

@@ -406,6 +406,27 @@ export function runStoreContract(
         expect(stats).toMatchObject({ chunks: 5, sources: 2, lastIngestAt: 7000 });
         expect(typeof stats.indexes).toBe("object");
       });
+
+      it("reads return every row when there are more than one server page holds (2,600 chunks)", async () => {
+        // Milvus pages queries; a page that is not the smallest keys would skip rows (Milvus Lite, paging.ts).
+        const big = ["p/a.md", "p/b.md", "p/c.md"].map((source, i) => ({
+          source,
+          chunks: makeSource(source, [1200, 900, 500][i]!, DIM),
+        }));
+        await c.replaceSources(big);
+        const listed = await c.listSources();
+        expect(listed.map((s) => [s.source, s.chunks])).toEqual([
+          ["p/a.md", 1200],
+          ["p/b.md", 900],
+          ["p/c.md", 500],
+        ]);
+        expect(listed.every((s) => s.sourceHash !== "")).toBe(true);
+        const a = await c.getSource("p/a.md");
+        expect(a.map((x) => x.position)).toEqual(Array.from({ length: 1200 }, (_, i) => i));
+        expect((await c.stats()).chunks).toBe(2600);
+        expect(await c.deleteSources({ prefix: "p/" })).toBe(2600);
+        expect(await c.listSources()).toEqual([]);
+      });
     });
 
     describe("search", () => {

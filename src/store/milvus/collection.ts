@@ -37,6 +37,7 @@ import {
   serializeGenerationState,
   visibleExpression,
 } from "./generations.js";
+import { orderedQuery } from "./paging.js";
 import type { CollectionLayout } from "./schema.js";
 
 /** What a collection needs from its store. */
@@ -312,7 +313,7 @@ export class MilvusCollection implements Collection {
   }
 
   /**
-   * Every visible row matching `filter`, paged by primary key (Milvus returns query pages in key order).
+   * Every visible row matching `filter`, paged by primary key (each page asked for in key order: paging.ts).
    * `visible` is the generation filter (see `visibility`); pass it when one state must hold for several reads.
    */
   private async scan(filter: string | undefined, fields: string[], visible?: string): Promise<Row[]> {
@@ -323,7 +324,7 @@ export class MilvusCollection implements Collection {
     for (;;) {
       const expr = and([filter, visibility, after === undefined ? undefined : this.idAfter(after)]);
       const page = await this.call("reading chunks", () =>
-        this.ctx.client.query({
+        orderedQuery(this.ctx.client, {
           collection_name: this.physical,
           filter: expr ?? this.idAfter(undefined),
           output_fields: fields.includes(key) ? fields : [key, ...fields],

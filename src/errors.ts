@@ -1,11 +1,12 @@
 /**
  * Typed errors with a message written for the person at the keyboard (or the model calling a tool).
  * Every layer throws these; the CLI and the MCP server turn them into a one-line message / isError result.
- * `exitCode` follows the CLI contract: 2 = the user asked for something invalid, 1 = it failed at run time.
+ * `exitCode` follows the CLI contract: 2 = the user asked for something invalid, 1 = it failed at run time,
+ * 130 = the user cancelled (Ctrl-C, as shells report SIGINT).
  */
 export abstract class MragError extends Error {
   abstract readonly code: string;
-  readonly exitCode: 1 | 2 = 1;
+  readonly exitCode: 1 | 2 | 130 = 1;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
@@ -57,6 +58,12 @@ export class LlmError extends MragError {
 /** The agent could not produce a valid answer (after repair) or was stopped by a limit it cannot recover from. */
 export class AgentError extends MragError {
   readonly code = "agent";
+}
+
+/** The user (Ctrl-C) or the MCP client cancelled the run; nothing failed. */
+export class CancelledError extends MragError {
+  readonly code = "cancelled";
+  override readonly exitCode = 130 as const;
 }
 
 export function isMragError(error: unknown): error is MragError {

@@ -1,9 +1,13 @@
 import { z } from "zod";
+import { CancelledError } from "../errors.js";
 import { defineTool, type ToolDefinition } from "../tools/tool.js";
 import { boundedInt } from "../tools/validation.js";
 import { AnswerSchema } from "./answer.js";
 import type { Agent } from "./index.js";
 import { EFFORTS } from "./types.js";
+
+/** Longest silence while the model streams: progress goes out at least this often (clients time out without it). */
+const STREAM_PROGRESS_MS = 2_000;
 
 export const AskInputSchema = z
   .object({
@@ -88,22 +92,41 @@ export function createAskTool(
     longRunning: true,
     async handler(_context, input, run) {
       const a = await get();
-      // MCP progress must increase: count the agent's steps and tool calls.
+      // MCP progress must increase: count the agent's steps, tool calls and streaming heartbeats.
       let events = 0;
-      const result = await a.ask(input.question, {
-        ...(input.effort ? { effort: input.effort } : {}),
-        ...(input.max_steps ? { maxSteps: input.max_steps } : {}),
-        ...(run.signal ? { signal: run.signal } : {}),
-        onEvent: (event) => {
-          if (event.type === "step") run.progress?.({ progress: ++events, message: `step ${event.step}` });
-          if (event.type === "tool_call") {
-            run.progress?.({
-              progress: ++events,
-              message: `${event.name} ${JSON.stringify(event.arguments).slice(0, 120)}`,
-            });
-          }
-        },
-      });
+      let lastProgress = Date.now();
+      let streamedChars = 0;
+      const progress = (message: string) => {
+        lastProgress = Date.now();
+        run.progress?.({ progress: ++events, message });
+      };
+      let result: Awaited<ReturnType<Agent["ask"]>>;
+      try {
+        result = await a.ask(input.question, {
+          ...(input.effort ? { effort: input.effort } : {}),
+          ...(input.max_steps ? { maxSteps: input.max_steps } : {}),
+          ...(run.signal ? { signal: run.signal } : {}),
+          onEvent: (event) => {
+            if (event.type === "step") progress(`step ${event.step}`);
+            else if (event.type === "tool_call")
+              progress(`${event.name} ${JSON.stringify(event.arguments).slice(0, 120)}`);
+            else if (event.type === "reasoning" || event.type === "content" || event.type === "answer_delta") {
+              // A long model turn must not look like a dead server: clients time out without progress (the
+              // SDK's default is 60 s), so while tokens stream a heartbeat goes out every few seconds.
+              streamedChars += event.text.length;
+              if (Date.now() - lastProgress >= STREAM_PROGRESS_MS) {
+                progress(
+                  `model ${event.type === "reasoning" ? "reasoning" : "writing"} (${streamedChars} characters so far)`,
+                );
+              }
+            }
+          },
+        });
+      } catch (error) {
+        // A client's cancel reaches the agent as an abort: it is a cancel, not a failure to log.
+        if (run.signal?.aborted) throw new CancelledError("the ask was cancelled by the client");
+        throw error;
+      }
       return {
         ...result.answer,
         stopReason: result.stopReason,

@@ -1,24 +1,16 @@
 import { AgentError } from "../errors.js";
 import { type Answer, answerJsonSchema, FINAL_ANSWER_TOOL, parseAnswer, verifyCitations } from "./answer.js";
-import { injectedFrom, refusal, resultText } from "./guard.js";
+import { type PlannedCall, runCalls } from "./calls.js";
+import { injectedFrom } from "./guard.js";
 import { assistantMessage, condense, wireCall } from "./history.js";
 import { partialStringField } from "./partial.js";
 import { PassageBook } from "./passages.js";
 import { systemPrompt } from "./prompts.js";
 import { cleanToolName, extractLeakedToolCalls, parseArguments, stripHarmony } from "./recover.js";
 import type { AgentResult, AgentRun, StepSummary, StopReason, ToolRun } from "./result.js";
-import { MRAG_SERVER, resolveToolName, toFunctionTools } from "./tools.js";
-import type {
-  AgentTool,
-  AssistantTurn,
-  ChatMessage,
-  Effort,
-  FunctionTool,
-  RawToolCall,
-  ToolCallResult,
-  WireToolCall,
-} from "./types.js";
-import { fence, neutraliseControlTokens, neutraliseData, type RetrievedText, replaysForgedFinal } from "./untrusted.js";
+import { resolveToolName, toFunctionTools } from "./tools.js";
+import type { AssistantTurn, ChatMessage, Effort, FunctionTool, RawToolCall, WireToolCall } from "./types.js";
+import { type RetrievedText, replaysForgedFinal } from "./untrusted.js";
 
 export type {
   AgentEvent,
@@ -32,15 +24,6 @@ export type {
 
 /** Empty turns (no call, no answer) in a row that get a nudge before the run gives up. */
 const MAX_NUDGES = 2;
-
-interface PlannedCall {
-  raw: RawToolCall;
-  /** The tool it resolved to ("final_answer" for the answer), or undefined. */
-  tool: string | undefined;
-  args: { ok: true; value: Record<string, unknown> } | { ok: false; error: string };
-  /** It came out of the model's text, not the tool-call field. */
-  recovered: boolean;
-}
 
 /**
  * The agent loop: the model decides whether and how often to search; tool calls of one turn run
@@ -62,9 +45,8 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
   const notes: string[] = [];
   const steps: StepSummary[] = [];
   const toolRuns: ToolRun[] = [];
-  let toolCalls = 0;
   let modelMs = 0;
-  let toolMs = 0;
+  const counts = { toolCalls: 0, toolMs: 0 };
   let repaired = false;
   let lengthRetried = false;
   let nudges = 0;
@@ -108,10 +90,10 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
       toolRuns,
       stopReason,
       notes,
-      toolCalls,
+      toolCalls: counts.toolCalls,
       ms: performance.now() - started,
       modelMs,
-      toolMs,
+      toolMs: counts.toolMs,
     };
     run.trace?.write({
       type: "answer",
@@ -120,7 +102,7 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
       removedCitations: result.removedCitations,
       ms: result.ms,
       modelMs,
-      toolMs,
+      toolMs: counts.toolMs,
     });
     return result;
   };
@@ -236,7 +218,7 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
     }
     run.signal?.throwIfAborted();
     emit({ type: "step", step });
-    const overCalls = toolCalls >= limits.maxToolCalls;
+    const overCalls = counts.toolCalls >= limits.maxToolCalls;
     const turn = await ask(step, { tools: overCalls ? [FINAL_ANSWER_TOOL] : functionTools });
     const summary = summarise(step, turn, false);
 
@@ -424,149 +406,31 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
       throw new AgentError(`${who} gave an invalid final answer twice: ${parsed.problem}`);
     }
 
-    await runCalls(step, planned, summary);
-    if (toolCalls >= limits.maxToolCalls && !overCalls) {
+    await runCalls(
+      {
+        host,
+        book,
+        limits,
+        knownNames,
+        retrieved,
+        otherResults,
+        messages,
+        notes,
+        toolRuns,
+        emit,
+        signal: run.signal,
+        trace: run.trace,
+        counts,
+      },
+      step,
+      planned,
+      summary,
+    );
+    if (counts.toolCalls >= limits.maxToolCalls && !overCalls) {
       emit({ type: "limit", reason: "max_tool_calls" });
       notes.push(`reached ${limits.maxToolCalls} tool calls (agent.maxToolCalls); only final_answer is offered now`);
     }
   }
-
-  /** Runs one turn's calls (concurrently), records their results in the book, the history and the summaries. */
-  async function runCalls(step: number, planned: PlannedCall[], summary: StepSummary): Promise<void> {
-    // Results are numbered in call order afterwards, so passage numbers do not depend on which call finished first.
-    const batchStarted = performance.now();
-    const texts = retrieved();
-    const blocked: { name: string; arguments: Record<string, unknown>; from: string }[] = [];
-    interface Outcome {
-      p: PlannedCall;
-      t0: number;
-      status: ToolRun["status"];
-      /** The tool the call named, offered or withheld. */
-      named?: AgentTool;
-      error?: string;
-      ms?: number;
-      result?: ToolCallResult;
-    }
-    const outcomes = await Promise.all(
-      planned.map(async (p): Promise<Outcome> => {
-        const t0 = performance.now();
-        if (!p.tool) {
-          const withheld = host.withheld?.find((t) => t.name === resolveToolName(host.withheld ?? [], p.raw.name));
-          if (withheld) return { p, t0, status: "refused", named: withheld, error: withheldRefusal(withheld) };
-          return {
-            p,
-            t0,
-            status: "invalid",
-            error: `error: there is no tool "${p.raw.name}"; the tools are ${knownNames.join(", ")}`,
-          };
-        }
-        if (!p.args.ok)
-          return { p, t0, status: "invalid", error: `error in the arguments of ${p.tool}: ${p.args.error}` };
-        const tool = host.tools.find((t) => t.name === p.tool);
-        const named = tool ? { named: tool } : {};
-        const from = injectedFrom({ name: p.raw.name, args: p.args.value }, tool, p.recovered, texts);
-        if (from) {
-          blocked.push({ name: p.tool, arguments: p.args.value, from: from.label });
-          return { p, t0, status: "refused", ...named, error: refusal(p.tool, from) };
-        }
-        if (toolCalls >= limits.maxToolCalls) {
-          return {
-            p,
-            t0,
-            ...named,
-            status: "invalid",
-            error: `error: the tool call limit (${limits.maxToolCalls}) is reached; answer now with final_answer`,
-          };
-        }
-        toolCalls++;
-        emit({ type: "tool_call", step, name: p.tool, arguments: p.args.value });
-        const result = await host.call(p.tool, p.args.value, run.signal);
-        return { p, t0, status: "ran", ...named, result, ms: performance.now() - t0 };
-      }),
-    );
-    // Calls overlap, so the turn's tool time is the batch's wall time, not the sum of the calls.
-    toolMs += performance.now() - batchStarted;
-    if (blocked.length > 0) {
-      notes.push(
-        `step ${step}: ${blocked.length} tool call(s) copied from retrieved document text were refused and not run: ` +
-          blocked.map((b) => `${b.name} (from ${b.from})`).join(", "),
-      );
-      run.trace?.write({ type: "injection_blocked", step, kind: "native", calls: blocked });
-    }
-    const results = outcomes.map((o) => {
-      const { result } = o;
-      if (!result) {
-        return {
-          o,
-          text: o.error ?? "error",
-          isError: true,
-          passages: [] as number[],
-          ms: performance.now() - o.t0,
-        };
-      }
-      const agentTool = host.tools.find((t) => t.name === o.p.tool);
-      const own = agentTool?.server === MRAG_SERVER;
-      // The book keeps what mrag's search and read return; anything else is kept here for copy detection.
-      if (!own || !["search", "read"].includes(agentTool.original)) {
-        otherResults.push({ label: `the result of ${o.p.tool}`, text: resultText(result) });
-      }
-      if (result.isError) {
-        // mrag's own messages are trusted (they say what to fix); another server's are data like its results.
-        const text = own
-          ? `error: ${neutraliseControlTokens(result.text)}`
-          : `error from ${o.p.tool}:\n${fence(neutraliseData(result.text))}`;
-        return { o, text, isError: true, passages: [], ms: o.ms ?? 0 };
-      }
-      // The book knows mrag's own tools by their names on the mrag server.
-      const bookName = own ? agentTool.original : (o.p.tool ?? "");
-      const before = new Set(book.all().map((x) => x.n));
-      const text = fence(book.renderForModel(bookName, result.structured, result.text));
-      const passages = book
-        .all()
-        .map((x) => x.n)
-        .filter((n) => !before.has(n) || text.includes(`【${n}】`));
-      return { o, text, isError: false, passages, ms: o.ms ?? 0 };
-    });
-    for (const r of results) {
-      const p = r.o.p;
-      const name = p.tool ?? p.raw.name;
-      const tool = r.o.named;
-      messages.push({ role: "tool", tool_call_id: p.raw.id, content: r.text });
-      summary.toolCalls.push({ name, isError: r.isError, passages: r.passages });
-      toolRuns.push({
-        step,
-        name,
-        ...(tool ? { server: tool.server, original: tool.original } : {}),
-        arguments: p.args.ok ? p.args.value : p.raw.arguments,
-        status: r.o.status,
-        isError: r.isError,
-        passages: r.passages,
-        ms: Math.round(r.ms),
-        ...(r.o.status !== "ran" && r.o.error ? { reason: r.o.error } : {}),
-      });
-      emit({ type: "tool_result", step, name, isError: r.isError, passages: r.passages, ms: r.ms });
-      run.trace?.write({
-        type: "tool",
-        step,
-        name,
-        arguments: p.args.ok ? p.args.value : p.raw.arguments,
-        status: r.o.status,
-        isError: r.isError,
-        passages: r.passages,
-        hits: r.passages.map((n) => book.get(n)?.id).filter((id): id is string => id !== undefined),
-        ms: Math.round(r.ms),
-      });
-    }
-  }
-}
-
-/** The refusal a model gets for a tool that may write and that the configuration does not allow. */
-function withheldRefusal(tool: { name: string; server: string; original: string }): string {
-  return (
-    `refused: ${tool.name} (tool "${tool.original}" of MCP server "${tool.server}") was not run: it may change ` +
-    "things (its server does not mark it read-only), and the agent runs such tools only when they are listed in " +
-    "agent.allowTools. Answer without it; if the user needs it done, say so in your answer."
-  );
 }
 
 /** A turn's problem for a person: the parse problem, with the finish reason when it explains more. */

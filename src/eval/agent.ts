@@ -17,6 +17,18 @@ export interface AgentQuestionOutcome {
   /** Cited passages that are gold; undefined when nothing was cited. */
   citationPrecision?: number;
   toolCalls: number;
+  /** Every tool call the model asked for, with the gold passages among what that call showed. */
+  calls: {
+    step: number;
+    name: string;
+    arguments: Record<string, unknown> | string;
+    status: string;
+    isError: boolean;
+    ms: number;
+    gold: string[];
+  }[];
+  /** Each gold passage and the first step (hop) whose tool calls retrieved it; null when none did. */
+  goldByHop: { gold: string; step: number | null }[];
   tokens: number;
   steps: number;
   stopReason?: string;
@@ -70,6 +82,25 @@ export async function evaluateAgent(
       const cited = uniqueInOrder(
         result.answer.citations.map((c) => keyOf(byId.get(c.id) ?? { id: c.id, source: c.source })),
       );
+      const byNumber = new Map(result.passages.map((p) => [p.n, p]));
+      const calls = result.toolRuns.map((run) => ({
+        step: run.step,
+        name: run.name,
+        arguments: run.arguments,
+        status: run.status,
+        isError: run.isError,
+        ms: run.ms,
+        gold: uniqueInOrder(
+          run.passages.flatMap((n) => {
+            const p = byNumber.get(n);
+            return p ? [keyOf(p)] : [];
+          }),
+        ).filter((key) => gold.has(key)),
+      }));
+      const goldByHop = q.gold.map((key) => ({
+        gold: key,
+        step: calls.find((c) => c.gold.includes(key))?.step ?? null,
+      }));
       const tokens = result.steps.reduce(
         (n, s) => n + (s.usage ? s.usage.promptTokens + s.usage.completionTokens : 0),
         0,
@@ -91,6 +122,8 @@ export async function evaluateAgent(
           return precision === undefined ? {} : { citationPrecision: precision };
         })(),
         toolCalls: result.toolCalls,
+        calls,
+        goldByHop,
         tokens,
         steps: result.steps.length,
         stopReason: result.stopReason,
@@ -102,6 +135,8 @@ export async function evaluateAgent(
         question: q.question,
         ...(q.answer !== undefined ? { reference: q.answer, exactMatch: 0, f1: 0 } : {}),
         toolCalls: 0,
+        calls: [],
+        goldByHop: q.gold.map((key) => ({ gold: key, step: null })),
         tokens: 0,
         steps: 0,
         ms: performance.now() - started,

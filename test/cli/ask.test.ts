@@ -61,13 +61,49 @@ function twoHopModel(request: RecordedRequest): ScriptedTurn {
 const AskJsonSchema = z
   .object({
     answer: z.string().min(1),
-    citations: z.array(z.object({ id: z.string().min(1), source: z.string().min(1), quote: z.string().min(1) })),
+    citations: z.array(
+      z.object({
+        id: z.string().min(1),
+        source: z.string().min(1),
+        quote: z.string().min(1),
+        // The passage the citation points to (issue 16 item 13).
+        n: z.number().int().positive(),
+        lineStart: z.number().int(),
+        lineEnd: z.number().int(),
+        heading: z.string().optional(),
+        text: z.string().min(1),
+      }),
+    ),
     confidence: z.enum(["low", "medium", "high"]),
     unanswerable: z.boolean(),
     removedCitations: z.array(z.object({ id: z.string(), reason: z.string() })),
     stopReason: z.enum(["answered", "max_steps", "max_tool_calls", "length"]),
     steps: z.number().int().positive(),
     toolCalls: z.number().int().nonnegative(),
+    toolRuns: z.array(
+      z.object({
+        step: z.number().int().positive(),
+        name: z.string(),
+        server: z.string().optional(),
+        original: z.string().optional(),
+        arguments: z.union([z.record(z.string(), z.unknown()), z.string()]),
+        status: z.enum(["ran", "refused", "invalid"]),
+        isError: z.boolean(),
+        passages: z.array(z.number().int()),
+        ms: z.number().nonnegative(),
+        reason: z.string().optional(),
+      }),
+    ),
+    requests: z.array(
+      z.object({
+        step: z.number().int().positive(),
+        forced: z.literal(true).optional(),
+        ms: z.number().nonnegative(),
+        attempts: z.number().int().positive(),
+        finishReason: z.string(),
+        usage: z.object({ promptTokens: z.number().int(), completionTokens: z.number().int() }).optional(),
+      }),
+    ),
     notes: z.array(z.string()),
     ms: z.number().nonnegative(),
   })

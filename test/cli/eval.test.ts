@@ -150,7 +150,15 @@ describe("mrag eval agent", () => {
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as {
       summary: Record<string, number>;
-      perQuestion: { exactMatch: number; toolCalls: number; passageRecall: number; stopReason: string }[];
+      perQuestion: {
+        question: string;
+        exactMatch: number;
+        toolCalls: number;
+        passageRecall: number;
+        stopReason: string;
+        calls: { step: number; name: string; arguments: { query?: string }; status: string; gold: string[] }[];
+        goldByHop: { gold: string; step: number | null }[];
+      }[];
       preset: string;
     };
     expect(report.preset).toBe("vllm");
@@ -162,6 +170,22 @@ describe("mrag eval agent", () => {
     expect(report.summary.errors).toBe(0);
     expect(report.summary.passageRecall).toBeGreaterThan(0);
     expect(report.summary.passageRecall).toBeLessThanOrEqual(1);
+    // Per question, every tool call with its arguments, and when each gold passage was first retrieved (by hop).
+    for (const q of report.perQuestion) {
+      expect(q.calls).toEqual([
+        expect.objectContaining({ step: 1, name: "search", arguments: { query: q.question, k: 5 }, status: "ran" }),
+      ]);
+      expect(q.goldByHop.length).toBeGreaterThan(0);
+      for (const g of q.goldByHop) expect(g.step === null || g.step === 1).toBe(true);
+      const found = q.goldByHop.filter((g) => g.step !== null).length;
+      expect(found / q.goldByHop.length).toBeCloseTo(q.passageRecall, 10);
+      expect(q.calls[0]?.gold.sort()).toEqual(
+        q.goldByHop
+          .filter((g) => g.step === 1)
+          .map((g) => g.gold)
+          .sort(),
+      );
+    }
     expect(server.problems).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { AgentEvent, AgentResult } from "../../agent/index.js";
-import { UsageError } from "../../errors.js";
+import { CancelledError, UsageError } from "../../errors.js";
 import { parseNumber, printJson, withContext } from "../shared.js";
 
 interface AskFlags {
@@ -12,6 +12,7 @@ interface AskFlags {
   llmBaseUrl?: string;
   llmModel?: string;
   quiet?: boolean;
+  showReasoning?: boolean;
 }
 
 /** LLM flags shared by `ask` and `chat`, as dotted config paths. */
@@ -85,6 +86,47 @@ export function formatAnswer(result: AgentResult, streamed = ""): string {
   return `${lines.join("\n")}\n`;
 }
 
+/**
+ * What `--json` prints: the checked answer whose citations carry their passage (number, line range, heading,
+ * text), every tool call with its arguments, outcome and duration, and every model request (forced answers
+ * included) with its token usage.
+ */
+export function jsonResult(result: AgentResult): Record<string, unknown> {
+  return {
+    ...result.answer,
+    citations: result.answer.citations.map((c) => {
+      const p = result.passages.find((x) => x.id === c.id);
+      return {
+        ...c,
+        ...(p
+          ? {
+              n: p.n,
+              lineStart: p.lineStart,
+              lineEnd: p.lineEnd,
+              ...(p.heading ? { heading: p.heading } : {}),
+              text: p.text,
+            }
+          : {}),
+      };
+    }),
+    removedCitations: result.removedCitations,
+    stopReason: result.stopReason,
+    steps: result.steps.length,
+    toolCalls: result.toolCalls,
+    toolRuns: result.toolRuns.map((r) => ({ ...r, ms: Math.round(r.ms) })),
+    requests: result.steps.map((s) => ({
+      step: s.step,
+      ...(s.forced ? { forced: true } : {}),
+      ms: Math.round(s.ms),
+      attempts: s.attempts,
+      finishReason: s.finishReason,
+      ...(s.usage ? { usage: s.usage } : {}),
+    })),
+    notes: result.notes,
+    ms: Math.round(result.ms),
+  };
+}
+
 export function registerAskCommand(program: Command): void {
   addLlmOptions(
     program
@@ -95,6 +137,7 @@ export function registerAskCommand(program: Command): void {
     .option("--json", "print the validated answer with citations, steps and notes as JSON")
     .option("--trace <file>", "write every step (requests, tool calls, timings, usage) as JSONL")
     .option("-q, --quiet", "no progress lines on stderr")
+    .option("--show-reasoning", "stream the model's reasoning to stderr (dimmed on a terminal) while it works")
     .action(async (question: string, flags: AskFlags, command: Command) => {
       if (question.trim() === "") throw new UsageError("the question is empty; pass the question to answer");
       let streamed = "";
@@ -104,8 +147,14 @@ export function registerAskCommand(program: Command): void {
         const agent = await createAgent(context);
         const controller = new AbortController();
         const human = !flags.json;
-        const onSigint = () => controller.abort(new UsageError("cancelled"));
+        const onSigint = () => controller.abort(new CancelledError("cancelled"));
         process.once("SIGINT", onSigint);
+        const dim = process.stderr.isTTY && !process.env.NO_COLOR;
+        let reasoningOpen = false;
+        const endReasoning = () => {
+          if (reasoningOpen) process.stderr.write("\n");
+          reasoningOpen = false;
+        };
         try {
           const trace = flags.trace
             ? fileTrace(flags.trace, {
@@ -119,31 +168,38 @@ export function registerAskCommand(program: Command): void {
             signal: controller.signal,
             ...(trace ? { trace } : {}),
             onEvent: (event) => {
+              if (event.type === "reasoning") {
+                if (!flags.showReasoning) return;
+                process.stderr.write(dim ? `\x1b[2m${event.text}\x1b[22m` : event.text);
+                reasoningOpen = !event.text.endsWith("\n");
+                return;
+              }
               if (event.type === "answer_delta" && human) {
+                endReasoning();
                 streamed += event.text;
                 process.stdout.write(event.text);
                 return;
               }
               if (flags.quiet || flags.json) return;
               const line = describeEvent(event);
-              if (line) process.stderr.write(`${line}\n`);
+              if (line) {
+                endReasoning();
+                process.stderr.write(`${line}\n`);
+              }
             },
           });
+        } catch (error) {
+          // An abort surfaces as whatever was waiting (the LLM request, a tool call): it is still a cancel.
+          if (controller.signal.aborted) throw new CancelledError("cancelled");
+          throw error;
         } finally {
+          endReasoning();
           process.off("SIGINT", onSigint);
           await agent.close();
         }
       });
       if (flags.json) {
-        printJson({
-          ...result.answer,
-          removedCitations: result.removedCitations,
-          stopReason: result.stopReason,
-          steps: result.steps.length,
-          toolCalls: result.toolCalls,
-          notes: result.notes,
-          ms: Math.round(result.ms),
-        });
+        printJson(jsonResult(result));
       } else {
         process.stdout.write(formatAnswer(result, streamed));
       }

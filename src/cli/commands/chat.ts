@@ -37,6 +37,8 @@ class Display {
   /** Content of the current step not shown yet: held until it is clear it is not a JSON answer. */
   private pending = "";
   private contentState: "start" | "show" | "hide" = "start";
+  /** The final answer's text as it streamed to stdout in this turn (formatAnswer completes it). */
+  answerStreamed = "";
 
   constructor(
     private readonly color: boolean,
@@ -70,6 +72,12 @@ class Display {
       case "step":
         this.pending = "";
         this.contentState = "start";
+        return;
+      case "answer_delta":
+        // The answer streams to stdout as the model writes it; progress stays on stderr.
+        this.endLine();
+        this.answerStreamed += event.text;
+        process.stdout.write(event.text);
         return;
       case "reasoning":
         if (!this.showReasoning()) return;
@@ -211,6 +219,7 @@ async function runChat(context: MragContext, flags: ChatFlags): Promise<void> {
     running = controller;
     const trace = state.trace?.trace;
     trace?.write({ type: "question", question, historyMessages: state.history.length, effort: state.effort });
+    display.answerStreamed = "";
     try {
       const result = await agent.ask(question, {
         history: state.history,
@@ -219,10 +228,11 @@ async function runChat(context: MragContext, flags: ChatFlags): Promise<void> {
         onEvent: display.onEvent,
         ...(trace ? { trace } : {}),
       });
-      print(formatAnswer(result));
+      print(formatAnswer(result, display.answerStreamed));
       state.history.push({ role: "user", content: question }, { role: "assistant", content: result.answer.answer });
       state.passages = result.passages;
     } catch (error) {
+      if (display.answerStreamed !== "") process.stdout.write("\n");
       if (controller.signal.aborted) {
         display.line("cancelled");
         trace?.write({ type: "cancelled" });

@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { MragConfig } from "../config/schema.js";
+import { StoreError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Store } from "./types.js";
 
@@ -22,7 +23,7 @@ export interface OpenStoreOptions {
  */
 export async function openStore(location: string, cwd: string, options: OpenStoreOptions = {}): Promise<Store> {
   if (isServerUri(location)) {
-    const { openMilvusStore } = await import("./milvus/store.js");
+    const { openMilvusStore } = await importMilvusAdapter();
     const m = options.milvus;
     return openMilvusStore({
       uri: location,
@@ -37,4 +38,23 @@ export async function openStore(location: string, cwd: string, options: OpenStor
   }
   const { openEmbeddedStore } = await import("./embedded/store.js");
   return openEmbeddedStore(path.resolve(cwd, location));
+}
+
+/**
+ * The Milvus SDK (gRPC, protobuf, parquet and S3 clients: about 60 MB) is an optional dependency, so the
+ * default embedded install goes without it. Missing, it is one line saying how to add it.
+ */
+async function importMilvusAdapter(): Promise<typeof import("./milvus/store.js")> {
+  try {
+    return await import("./milvus/store.js");
+  } catch (err) {
+    const e = err as { code?: unknown; message?: unknown } | null;
+    if (e?.code === "ERR_MODULE_NOT_FOUND" && String(e.message).includes("@zilliz/milvus2-sdk-node")) {
+      throw new StoreError(
+        "a Milvus store needs the Milvus SDK, which is not installed; add it with `npm i @zilliz/milvus2-sdk-node` (the embedded store needs nothing)",
+        { cause: err },
+      );
+    }
+    throw err;
+  }
 }

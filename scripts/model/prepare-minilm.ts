@@ -28,6 +28,8 @@ const COPIED = [
   "tokenizer_config.json",
   "special_tokens_map.json",
   "1_Pooling/config.json",
+  // Kept for test/embed/minilm_reference.py, the independent numpy forward pass the test compares against.
+  "model.safetensors",
 ];
 
 function sha256(file: string): string {

@@ -1,8 +1,10 @@
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { createHfEmbedder } from "../../src/embed/hf.js";
+import { pythonEnv } from "../helpers/milvus-lite.js";
 
 /**
  * A real transformer through the `hf:<folder>` path, offline: sentence-transformers/all-MiniLM-L6-v2 from the
@@ -23,10 +25,9 @@ const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * 
 
 describe("hf: all-MiniLM-L6-v2 (real transformer, int8 weights, local folder)", () => {
   it("is prepared", () => {
-    expect(
-      existsSync(path.join(folder, "onnx", "model_quantized.onnx")),
-      `no MiniLM folder at ${folder}; run \`${PREPARE}\``,
-    ).toBe(true);
+    for (const file of ["onnx/model_quantized.onnx", "model.safetensors", "tokenizer.json"]) {
+      expect(existsSync(path.join(folder, file)), `no ${file} in ${folder}; run \`${PREPARE}\``).toBe(true);
+    }
   });
 
   it("reproduces the published embedding and ranks paraphrases above unrelated text", async () => {
@@ -50,4 +51,29 @@ describe("hf: all-MiniLM-L6-v2 (real transformer, int8 weights, local folder)", 
     expect(dot(query, example!)).toBeCloseTo(1, 5);
     await embedder.close();
   }, 120_000);
+
+  it("agrees with an independent numpy forward pass of the same safetensors (test/embed/minilm_reference.py)", async () => {
+    const texts = [
+      "This is an example sentence",
+      "Where does Milvus store data? In persistent storage as incremental logs.",
+      "Maximum Overdrive is a 1986 horror film written and directed by Stephen King.",
+    ];
+    const { AutoTokenizer } = await import("@huggingface/transformers");
+    const tokenizer = await AutoTokenizer.from_pretrained(folder, { local_files_only: true });
+    const ids = texts.map((t) => Array.from(tokenizer.encode(t)));
+    const reference = JSON.parse(
+      execFileSync(pythonEnv(), [path.join(repo, "test/embed/minilm_reference.py"), folder], {
+        input: JSON.stringify(ids),
+        encoding: "utf8",
+      }),
+    ) as number[][];
+    // Full precision: the sentence-transformers documentation's values.
+    for (const [i, value] of PUBLISHED.entries()) expect(reference[0]![i]!).toBeCloseTo(value, 4);
+    const embedder = createHfEmbedder(`hf:${folder}`, { dtype: "q8" });
+    const ours = await embedder.embedDocuments(texts);
+    await embedder.close();
+    for (const [i, vector] of ours.entries()) {
+      expect(dot(vector, Float32Array.from(reference[i]!))).toBeGreaterThan(0.995);
+    }
+  }, 180_000);
 });

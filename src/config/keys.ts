@@ -119,7 +119,7 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     path: "search.denseWeight",
     env: "MRAG_SEARCH_DENSE_WEIGHT",
     envType: "number",
-    help: "hybrid fusion: weight of the dense ranking against keyword's 1 (weighted RRF; see docs/benchmarks.md)",
+    help: "hybrid fusion: weight of the dense scores against keyword's 1 (default 0.5 builtin, 1 others; docs/benchmarks.md)",
   },
   {
     path: "server.readOnly",

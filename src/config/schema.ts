@@ -85,7 +85,8 @@ export const ConfigSchema = z
       .object({
         k: z.number().int().min(1).max(50).default(8),
         mode: z.enum(SEARCH_MODES).default("hybrid"),
-        denseWeight: z.number().min(0).max(10).default(0.5),
+        /** Unset: follows the embedder (see `denseWeightFor` in src/tools/search.ts). */
+        denseWeight: z.number().min(0).max(10).optional(),
       })
       .strict()
       .prefault({}),

@@ -5,6 +5,8 @@
  * - `hotpotqa`: a folder holding `questions.json` (a list of `{question, answer, supporting_facts: [[title,
  *   sentence index], ...], _id?}`) and `corpus.json` (an object `title -> [sentence, ...]`). One document per
  *   corpus title; gold = the documents of the distinct supporting titles.
+ * - `hipporag`: the same folder with `corpus.json` as a list `[{title, text}, ...]` (HippoRAG's published MuSiQue /
+ *   2Wiki / HotpotQA files); questions MuSiQue-style or with `supporting_facts` (see list-corpus.ts).
  * - `musique`: a `.json` list (or `.jsonl` lines, or a folder holding only `questions.json`) of
  *   `{id?, question, answer?, paragraphs: [{title, paragraph_text, is_supporting}]}`. Documents = every paragraph,
  *   deduplicated by (title, text) across questions; gold = the documents of the supporting paragraphs.
@@ -23,7 +25,26 @@ import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { UsageError } from "../errors.js";
+import { readListCorpus } from "./list-corpus.js";
+import {
+  ANSWER,
+  goldIds,
+  ID,
+  IdRegistry,
+  isObject,
+  kindOf,
+  optionalAnswer,
+  optionalId,
+  Place,
+  paragraphList,
+  QUESTION,
+  questionText,
+  SourceNamer,
+  supportingFacts,
+} from "./records.js";
 import type { DatasetFormat, EvalDataset, EvalDocument, EvalQuestion } from "./types.js";
+
+export { slugify } from "./records.js";
 
 export interface LoadDatasetOptions {
   /** Keep only the first N questions (documents are all kept: the distractors matter). */
@@ -31,7 +52,7 @@ export interface LoadDatasetOptions {
 }
 
 const EXPECTED_INPUT =
-  "a HotpotQA folder (questions.json + corpus.json), a MuSiQue-style .json file or a .jsonl file of {question, gold}";
+  "a HotpotQA or HippoRAG folder (questions.json + corpus.json), a MuSiQue-style .json file or a .jsonl file of {question, gold}";
 
 /** Load and validate an evaluation dataset; see the module comment for the formats. */
 export async function loadDataset(datasetPath: string, options: LoadDatasetOptions = {}): Promise<EvalDataset> {
@@ -55,7 +76,9 @@ export async function loadDataset(datasetPath: string, options: LoadDatasetOptio
     const records = await readJsonList(questionsFile);
     if (hasCorpus) {
       const corpus = parseJson(await readText(corpusFile), corpusFile);
-      dataset = readHotpot(name, datasetPath, questionsFile, records, corpusFile, corpus);
+      dataset = Array.isArray(corpus)
+        ? readListCorpus(name, datasetPath, questionsFile, records, corpusFile, corpus)
+        : readHotpot(name, datasetPath, questionsFile, records, corpusFile, corpus);
     } else {
       dataset = readItems(name, datasetPath, questionsFile, records, "musique", corpusFile);
     }
@@ -75,7 +98,7 @@ export async function loadDataset(datasetPath: string, options: LoadDatasetOptio
 // Reading files
 
 /** One question record and where it came from: `item 3` of a JSON list or `line 4` of a JSONL file. */
-interface RawRecord {
+export interface RawRecord {
   where: string;
   value: unknown;
 }
@@ -251,95 +274,7 @@ class JsonSyntaxAt {
   constructor(readonly offset: number) {}
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Validating records
-
-function kindOf(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (value === null) return "null";
-  if (Array.isArray(value)) return value.length === 0 ? "an empty list" : `a list of ${value.length}`;
-  if (typeof value === "string")
-    return value.length > 40 ? `${JSON.stringify(value.slice(0, 40))}...` : JSON.stringify(value);
-  if (typeof value === "object") return "an object";
-  return `${typeof value} ${String(value)}`;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** Builds the messages of one record: `<file>: <where>: <what>`. */
-class Place {
-  constructor(
-    readonly file: string,
-    readonly where: string,
-  ) {}
-
-  error(what: string): UsageError {
-    return new UsageError(`${this.file}: ${this.where}: ${what}`);
-  }
-
-  /** The record's `name` field, checked against `schema`; otherwise `"name" <expected> (got ...)`. */
-  field<T>(record: Record<string, unknown>, name: string, schema: z.ZodType<T>, expected: string, label = name): T {
-    const value = record[name];
-    const result = schema.safeParse(value);
-    if (!result.success) {
-      throw this.error(`"${label}" ${expected} (${value === undefined ? "it is missing" : `got ${kindOf(value)}`})`);
-    }
-    return result.data;
-  }
-
-  object(value: unknown, shape: string): Record<string, unknown> {
-    if (!isObject(value)) throw this.error(`must be an object like ${shape}, got ${kindOf(value)}`);
-    return value;
-  }
-}
-
-const questionText = z.string().trim().min(1);
-const optionalAnswer = z.string().optional();
-const optionalId = z.union([z.string().trim().min(1), z.number().int()]).optional();
-const supportingFacts = z.array(z.tuple([z.string(), z.number().int().nonnegative()])).min(1);
-const goldIds = z.array(z.string().trim().min(1)).min(1);
-const paragraphList = z.array(z.unknown()).min(1);
-
-const QUESTION = "must be a non-empty string";
-const ANSWER = "must be a string when present";
-const ID = "must be a non-empty string or an integer when present";
-
-/** Allocates `<prefix>/<slug>.md` sources, unique without regard to case. */
-class SourceNamer {
-  private readonly used = new Set<string>();
-  constructor(private readonly prefix: string) {}
-
-  next(title: string): string {
-    const base = slugify(title);
-    let candidate = base;
-    for (let n = 2; this.used.has(candidate.toLowerCase()); n++) candidate = `${base}_${n}`;
-    this.used.add(candidate.toLowerCase());
-    return `${this.prefix}/${candidate}.md`;
-  }
-}
-
-/** ASCII letters and digits kept, every other run of characters one `_`, trimmed; "untitled" when nothing is left. */
-export function slugify(title: string): string {
-  const slug = title
-    .replace(/[^A-Za-z0-9]+/g, "_")
-    .slice(0, 120)
-    .replace(/^_+|_+$/g, "");
-  return slug === "" ? "untitled" : slug;
-}
-
-/** Ids are unique: a repeated one would merge two questions in per-question reports. */
-class IdRegistry {
-  private readonly seen = new Map<string, string>();
-  claim(id: string, place: Place): void {
-    const previous = this.seen.get(id);
-    if (previous !== undefined) throw place.error(`id ${JSON.stringify(id)} is already used by ${previous}`);
-    this.seen.set(id, place.where);
-  }
-}
-
-function noQuestions(file: string): UsageError {
+export function noQuestions(file: string): UsageError {
   return new UsageError(`${file}: no questions (expected ${EXPECTED_INPUT})`);
 }
 
@@ -353,7 +288,7 @@ function readHotpot(
 ): EvalDataset {
   if (!isObject(corpus)) {
     throw new UsageError(
-      `${corpusFile}: must be an object mapping each title to its list of sentences, got ${kindOf(corpus)}`,
+      `${corpusFile}: must be an object mapping each title to its list of sentences, or a list of {"title", "text"} objects; got ${kindOf(corpus)}`,
     );
   }
   const namer = new SourceNamer(name);

@@ -19,7 +19,7 @@ export interface EvalDocument {
   text: string;
 }
 
-export type DatasetFormat = "hotpotqa" | "musique" | "jsonl";
+export type DatasetFormat = "hotpotqa" | "musique" | "hipporag" | "jsonl";
 
 export interface EvalDataset {
   /** For tables: the folder or file name. */

@@ -59,7 +59,10 @@ export type StoredChunk = Omit<ChunkRecord, "vector">;
 
 export interface SearchHit {
   chunk: StoredChunk;
-  /** Higher is better. Dense: cosine similarity; keyword: BM25; hybrid: RRF score. */
+  /**
+   * Higher is better. Dense: cosine similarity; keyword: BM25; hybrid: on the embedded store the calibrated
+   * convex fusion in [0, 1] plus any title-mention bonus (src/store/links.ts), on Milvus the RRF score.
+   */
   score: number;
 }
 
@@ -72,8 +75,8 @@ export interface SearchRequest {
   text?: string;
   filter?: SearchFilter;
   /**
-   * Hybrid only: how much the dense ranking counts against the keyword ranking in the fusion (weighted
-   * RRF, keyword weight 1). Default 1 (plain RRF).
+   * Hybrid only: how much the dense branch counts against the keyword branch (weight 1) in the embedded store's
+   * calibrated fusion; default 0.5. Milvus fuses by plain RRF and ignores it.
    */
   denseWeight?: number;
 }

@@ -55,6 +55,21 @@ describe("mrag eval retrieval", () => {
     expect(report.modes.find((m) => m.mode === "hybrid")?.recall["10"]).toBeGreaterThan(0.5);
   });
 
+  it("takes the HippoRAG layout (corpus.json as a list of {title, text})", async () => {
+    const hippo = path.join(REPO_ROOT, "test/fixtures/eval/hipporag-mini");
+    const r = await runMrag(["eval", "retrieval", "--dataset", hippo, "--json", "-k", "1,2"], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as RetrievalJson;
+    expect(report.dataset).toMatchObject({ questions: 2, documents: 7, format: "hipporag" });
+    const hybrid = report.perQuestion.filter((q) => q.mode === "hybrid");
+    // "...the engineer who built Varrow Bridge": both supporting passages in the top 2.
+    expect([...hybrid[0]!.ranked.slice(0, 2)].sort()).toEqual([
+      "hipporag-mini/Ada_Quill.md",
+      "hipporag-mini/Varrow_Bridge.md",
+    ]);
+    expect(report.modes.find((m) => m.mode === "hybrid")?.recall["2"]).toBe(1);
+  });
+
   it("prints a table, and reuses a kept store on the second run", async () => {
     const store = path.join(dir, "kept");
     const first = await runMrag(

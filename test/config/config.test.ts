@@ -40,7 +40,8 @@ describe("config", () => {
     const { config, origins } = loadConfig({ env: {}, cwd: tempDir() });
     expect(config.store).toBe("./.mrag/data");
     expect(config.embedder).toBe("builtin");
-    expect(config.search).toEqual({ k: 8, mode: "hybrid", denseWeight: 0.5 });
+    // denseWeight unset: the search tool picks it per embedder (denseWeightFor).
+    expect(config.search).toEqual({ k: 8, mode: "hybrid" });
     expect(origins.store?.origin).toBe("default");
   });
 

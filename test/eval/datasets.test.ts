@@ -341,3 +341,104 @@ describe("loadDataset: malformed input", () => {
     });
   });
 });
+
+describe("loadDataset: HippoRAG layout (corpus.json as a list of {title, text})", () => {
+  const HIPPO = path.join(FIXTURES, "hipporag-mini");
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), "mrag-hipporag-"));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  function folder(name: string, questions: unknown, corpus: unknown): string {
+    mkdirSync(path.join(dir, name), { recursive: true });
+    writeFileSync(path.join(dir, name, "questions.json"), JSON.stringify(questions));
+    writeFileSync(path.join(dir, name, "corpus.json"), JSON.stringify(corpus));
+    return path.join(dir, name);
+  }
+
+  it("reads MuSiQue-style and 2Wiki-style items against one list corpus", async () => {
+    const ds = await loadDataset(HIPPO);
+    expect(ds.format).toBe("hipporag");
+    // 8 entries, one repeated verbatim; the two "Tilby" entries differ in text and get distinct sources.
+    expect(ds.documents.map((d) => d.source)).toEqual([
+      "hipporag-mini/Varrow_Bridge.md",
+      "hipporag-mini/Ada_Quill.md",
+      "hipporag-mini/Marsby.md",
+      "hipporag-mini/River_Lenn.md",
+      "hipporag-mini/Orla_Fenn.md",
+      "hipporag-mini/Tilby.md",
+      "hipporag-mini/Tilby_2.md",
+    ]);
+    expect(ds.documents[1]).toEqual({
+      source: "hipporag-mini/Ada_Quill.md",
+      title: "Ada Quill",
+      text: "Ada Quill was an engineer born in the town of Marsby. She designed bridges and lighthouses.",
+    });
+    expect(ds.questions).toEqual([
+      {
+        id: "mq-1",
+        question: "In which town was the engineer who built Varrow Bridge born?",
+        answer: "Marsby",
+        gold: ["hipporag-mini/Varrow_Bridge.md", "hipporag-mini/Ada_Quill.md"],
+      },
+      {
+        id: "2w-1",
+        question: "Where was the painter Orla Fenn born, and what does that village have?",
+        answer: "Tilby, a market and a windmill",
+        // A supporting title shared by two documents counts as its first one.
+        gold: ["hipporag-mini/Orla_Fenn.md", "hipporag-mini/Tilby.md"],
+      },
+    ]);
+  });
+
+  it("matches a supporting paragraph by a title only one document has when its text differs", async () => {
+    const corpus = [{ title: "Alpha", text: "Alpha is a letter." }];
+    const ds = await loadDataset(
+      folder(
+        "by-title",
+        [
+          {
+            question: "q?",
+            paragraphs: [{ title: "Alpha", paragraph_text: "Alpha is a letter!", is_supporting: true }],
+          },
+        ],
+        corpus,
+      ),
+    );
+    expect(ds.questions[0]!.gold).toEqual(["by-title/Alpha.md"]);
+  });
+
+  it("names the item, the field and the fix for bad input", async () => {
+    const corpus = [{ title: "Alpha", text: "Alpha is a letter." }];
+    const cases: [unknown, unknown, RegExp][] = [
+      [
+        [{ question: "q?", supporting_facts: [["Alpha", 0]] }],
+        [{ title: "Alpha" }],
+        /corpus\.json: .*list of \{"title", "text"\} objects; item 0 is an object without string "title" and "text"/,
+      ],
+      [
+        [{ question: "q?", supporting_facts: [["Gamma", 0]] }],
+        corpus,
+        /questions\.json: item 0: supporting title "Gamma" is not in corpus\.json/,
+      ],
+      [
+        [{ question: "q?", paragraphs: [{ title: "Gamma", paragraph_text: "x", is_supporting: true }] }],
+        corpus,
+        /item 0: supporting paragraph "Gamma" \(paragraphs\[0\]\) is not in corpus\.json/,
+      ],
+      [
+        [{ question: "q?", paragraphs: [{ title: "Alpha", paragraph_text: "x", is_supporting: false }] }],
+        corpus,
+        /item 0: no paragraph has "is_supporting": true/,
+      ],
+      [[{ question: "q?" }], corpus, /item 0: needs "paragraphs" \(MuSiQue style\) or "supporting_facts"/],
+      [[{ question: "", supporting_facts: [["Alpha", 0]] }], corpus, /item 0: "question" must be a non-empty string/],
+      [[], corpus, /questions\.json: no questions/],
+    ];
+    for (const [i, [questions, corpusValue, message]] of cases.entries()) {
+      expect((await usageError(folder(`bad${i}`, questions, corpusValue))).message).toMatch(message);
+    }
+  });
+});

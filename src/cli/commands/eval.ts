@@ -98,7 +98,7 @@ export function registerEvalCommand(program: Command): void {
     .description("recall@k, MRR, nDCG@10 and latency of each search mode on a dataset's questions")
     .requiredOption(
       "--dataset <dir|file>",
-      "HotpotQA folder (questions.json + corpus.json), MuSiQue-style .json, or .jsonl",
+      "HotpotQA/HippoRAG folder (questions.json + corpus.json), MuSiQue-style .json, or .jsonl",
     )
     .option("--modes <list>", "comma-separated: dense,keyword,hybrid (default all three)")
     .option("-k, --k <list>", "comma-separated cut-offs for recall (default 1,5,10)")

@@ -12,6 +12,9 @@ export interface Candidate {
   row(): Record<string, unknown>;
 }
 
+/** Collections larger than this skip the title-mention step (see TitleCache.build). */
+export const MAX_TITLE_ROWS = 200_000;
+
 /**
  * The title dictionary of a table, rebuilt when the table version moves (one scan of four small columns:
  * about 10 ms per 10k chunks). Concurrent searches on one version share one build.
@@ -33,6 +36,9 @@ export class TitleCache {
   }
 
   private async build(): Promise<TitleDictionary> {
+    // Above this size the per-version scan (about 0.14 s and a few MB per 10k rows) would stall the first search
+    // after every write; such collections rank without the mention step.
+    if ((await this.table.countRows()) > MAX_TITLE_ROWS) return new TitleDictionary([]);
     const columns = await this.table.query().select(["id", "source", "position", "heading_path"]).toArrow();
     const ids = stringColumn(columns, "id");
     const sources = stringColumn(columns, "source");

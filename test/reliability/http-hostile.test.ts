@@ -3,7 +3,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type HttpServerHandle, startHttpServer } from "../../src/server/http.js";
+import { startHttpServer } from "../../src/server/http.js";
 import { MAX_BATCH_MESSAGES, MAX_JSON_DEPTH } from "../../src/server/http-guard.js";
 import { runIngest } from "../../src/tools/ingest.js";
 import { runMrag } from "../helpers/cli.js";

@@ -55,7 +55,9 @@ function install(): void {
   if (installed) return;
   installed = true;
   process.on("exit", onExit);
-  for (const signal of SIGNALS) process.on(signal, onSignal);
+  // First in line: a command's own handler may remove itself while handling the signal (serve does), and the
+  // count of listeners must still show it was there.
+  for (const signal of SIGNALS) process.prependListener(signal, onSignal);
 }
 
 function uninstall(): void {

@@ -161,6 +161,12 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     help: "largest HTTP request body accepted",
   },
   {
+    path: "http.maxSessions",
+    env: "MRAG_HTTP_MAX_SESSIONS",
+    envType: "number",
+    help: "open MCP sessions at most; past it the longest idle (over 60 s) is closed, else 503",
+  },
+  {
     path: "http.allowedHosts",
     env: "MRAG_HTTP_ALLOWED_HOSTS",
     envType: "list",

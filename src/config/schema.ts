@@ -105,6 +105,7 @@ export const ConfigSchema = z
         token: z.string().min(16, "use at least 16 characters (e.g. `openssl rand -hex 32`)").optional(),
         stateless: z.boolean().default(false),
         maxBodyBytes: positiveInt(256 * 1024 * 1024).default(4 * 1024 * 1024),
+        maxSessions: positiveInt(100_000).default(256),
         allowedHosts: z.array(z.string().min(1)).default([]),
         allowedOrigins: z.array(z.string().min(1)).default([]),
       })

@@ -1,23 +1,13 @@
-import { constants } from "node:fs";
-import { open, readFile } from "node:fs/promises";
 import type { Embedder } from "../embed/types.js";
 import { IngestError, UsageError } from "../errors.js";
 import type { ChunkRecord, Collection, SourceReplacement } from "../store/types.js";
 import { chunkDocument } from "./chunk/index.js";
 import { sha256Hex } from "./hash.js";
 import { detectFileType, loadBytes, loadUrl } from "./loaders/index.js";
+import { readRegularFile } from "./read-file.js";
 import type { ChunkingOptions, LoadedDocument, NotTaken, SkippedSource, TextChunk } from "./types.js";
 import { discoverFiles } from "./walk.js";
 
-/** Read a file, refusing (ELOOP) when it has become a symlink since the walk found it. */
-async function readFileNoFollow(absPath: string): Promise<Buffer> {
-  const handle = await open(absPath, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    return await handle.readFile();
-  } finally {
-    await handle.close();
-  }
-}
 export interface IngestRequest {
   /** Files, folders and http(s) URLs, as the user typed them. */
   inputs: string[];
@@ -247,11 +237,12 @@ export async function ingestSources(
 
   for (const file of discovered.files) {
     progress({ phase: "ingest", done, total, source: file.source });
-    let bytes: Buffer;
-    try {
-      bytes = file.walked ? await readFileNoFollow(file.absPath) : await readFile(file.absPath);
-    } catch (error) {
-      summary.skipped.push({ source: file.source, reason: "unreadable", detail: (error as Error).message });
+    const bytes = await readRegularFile(file.absPath, file.source, {
+      maxBytes: request.maxFileBytes,
+      noFollow: file.walked,
+    });
+    if (!Buffer.isBuffer(bytes)) {
+      summary.skipped.push(bytes);
       seen.add(file.source);
       done++;
       continue;

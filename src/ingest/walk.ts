@@ -6,6 +6,7 @@ import ignore, { type Ignore } from "ignore";
 import { UsageError } from "../errors.js";
 import { detectFileType } from "./loaders/filetypes.js";
 import { normalizeUrl } from "./loaders/url.js";
+import { specialKind } from "./read-file.js";
 import { NOT_TAKEN_REASONS, type NotTaken, type NotTakenReason, type SkippedSource } from "./types.js";
 
 export interface DiscoverOptions {
@@ -166,6 +167,15 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
+/** Control characters (a newline, a tab, ESC) in a name would break the summary and logs line by line. */
+const CONTROL = /\p{Cc}/u;
+
+/** The id with control characters shown as escapes (`a\nb.md`), for a skip entry that prints on one line. */
+function printable(source: string): string {
+  const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+  return source.replace(/\p{Cc}/gu, (c) => named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 function errorDetail(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
   const message = error instanceof Error ? error.message : String(error);
@@ -213,6 +223,14 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
   };
   const addFile = (absPath: string, size: number, walked: boolean) => {
     const source = sourceIdForPath(absPath, root);
+    if (CONTROL.test(source)) {
+      addSkip({
+        source: printable(source),
+        reason: "unsupported",
+        detail: "the path holds a control character (a newline?); rename the file",
+      });
+      return;
+    }
     if (size > options.maxFileBytes) {
       addSkip({ source, reason: "too-large", detail: `${size} bytes is over the limit of ${options.maxFileBytes}` });
       return;
@@ -292,6 +310,18 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
           else if (includeIg !== undefined && !matches(includeIg, rel, abs, false)) leaveOut("not-included");
           else if (includeIg === undefined && detectFileType(abs) === undefined) leaveOut("unsupported-type", name);
           else candidates.push(abs);
+        } else if (!entry.isSymbolicLink() || followSymlinks) {
+          // A FIFO, socket or device under a name mrag would read: say why it is left out (reading it could
+          // block forever or never end).
+          if (includeIg !== undefined ? !matches(includeIg, rel, abs, false) : detectFileType(abs) === undefined)
+            continue;
+          if (excludeIg !== undefined && matches(excludeIg, rel, abs, false)) continue;
+          const info = entry.isSymbolicLink() ? await stat(abs).catch(() => undefined) : entry;
+          addSkip({
+            source: printable(sourceIdForPath(abs, root)),
+            reason: "unsupported",
+            detail: `${info ? specialKind(info) : "not a regular file"}, not a regular file`,
+          });
         }
       }
       const sizes = await Promise.all(
@@ -337,7 +367,11 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
       folders.add(scopeForFolder(abs, root));
       await walk(abs);
     } else {
-      addSkip({ source: sourceIdForPath(abs, root), reason: "unsupported", detail: "not a regular file or folder" });
+      addSkip({
+        source: printable(sourceIdForPath(abs, root)),
+        reason: "unsupported",
+        detail: `${specialKind(info)}, not a regular file or folder`,
+      });
     }
   }
 

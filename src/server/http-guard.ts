@@ -132,3 +132,39 @@ export function isJsonContentType(value: string | undefined): boolean {
 export function jsonRpcError(code: number, message: string): string {
   return JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id: null });
 }
+
+/** JSON-RPC messages in one batch, at most; each may be a search, so a batch is bounded work. */
+export const MAX_BATCH_MESSAGES = 100;
+/** Nesting of arrays and objects in one body, at most (MCP messages need a handful of levels). */
+export const MAX_JSON_DEPTH = 64;
+
+/** The deepest nesting of `[` / `{` in JSON text (brackets inside strings do not count); linear, no parse. */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
+
+/** Why a JSON-RPC body is refused before any work is done on it (too deep, too large a batch), if it is. */
+export function bodyShapeProblem(text: string, value: unknown): string | undefined {
+  const depth = jsonDepth(text);
+  if (depth > MAX_JSON_DEPTH) {
+    return `the body nests arrays and objects ${depth} levels deep, over the limit of ${MAX_JSON_DEPTH}; send flatter arguments`;
+  }
+  if (Array.isArray(value) && value.length > MAX_BATCH_MESSAGES) {
+    return `a batch of ${value.length} JSON-RPC messages is over the limit of ${MAX_BATCH_MESSAGES}; send smaller batches`;
+  }
+  return undefined;
+}

@@ -12,6 +12,7 @@ import { Gate } from "./gate.js";
 import {
   bare,
   bearerMatches,
+  bodyShapeProblem,
   checkHost,
   checkOrigin,
   isJsonContentType,
@@ -43,6 +44,15 @@ interface Connection {
  * pile up sessions. A client that comes back after that gets 404 and re-initializes, as the spec expects.
  */
 export const SESSION_IDLE_MS = 30 * 60 * 1000;
+/**
+ * At `http.maxSessions`, a new session takes the place of the one idle longest, if it has been idle this long
+ * (a client that vanished without DELETE); otherwise the new one gets 503. Bounds memory against clients that
+ * open sessions and never close them, without evicting clients that are merely between two requests.
+ */
+export const SESSION_EVICT_IDLE_MS = 60 * 1000;
+/** Slow clients: the headers must arrive within this, the whole request within the next. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 60_000;
 const SWEEP_INTERVAL_MS = 60 * 1000;
 
 const MCP_PATH = "/mcp";
@@ -118,6 +128,9 @@ export interface HttpServerTuning {
   /** Tools from above the server layer (the agent's `ask`). */
   extraTools?: readonly ToolDefinition[];
   sweepIntervalMs?: number;
+  sessionEvictIdleMs?: number;
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
 }
 
 export async function startHttpServer(context: MragContext, tuning: HttpServerTuning = {}): Promise<HttpServerHandle> {
@@ -249,12 +262,17 @@ export async function startHttpServer(context: MragContext, tuning: HttpServerTu
       };
       const onEnd = () => {
         const text = Buffer.concat(chunks).toString("utf8");
+        let value: unknown;
         try {
-          finish({ ok: true, value: JSON.parse(text) });
+          value = JSON.parse(text);
         } catch (error) {
           finish({ ok: false });
           refuse(req, res, 400, PARSE_ERROR, `parse error: the body is not valid JSON (${describe(error)})`);
+          return;
         }
+        const problem = bodyShapeProblem(text, value);
+        finish(problem ? { ok: false } : { ok: true, value });
+        if (problem) refuse(req, res, 400, INVALID_REQUEST, `invalid request: ${problem}`);
       };
       const onGone = () => {
         log.debug(`http ${req.method ?? "?"} ${pathOf(req.url)}: client went away while sending the body`);
@@ -278,7 +296,34 @@ export async function startHttpServer(context: MragContext, tuning: HttpServerTu
         `without the ${SESSION_HEADER} header to start a new session`,
     );
 
+  /** Room for one more session: true, or false with a 503 sent. */
+  const makeRoom = (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (live.size < options.maxSessions) return true;
+    let oldest: [string, Connection] | undefined;
+    for (const entry of sessions) {
+      if (entry[1].open === 0 && (!oldest || entry[1].lastSeen < oldest[1].lastSeen)) oldest = entry;
+    }
+    const evictAfter = tuning.sessionEvictIdleMs ?? SESSION_EVICT_IDLE_MS;
+    if (oldest && Date.now() - oldest[1].lastSeen >= evictAfter) {
+      log.debug(`http: ${options.maxSessions} sessions open; closing ${oldest[0]}, idle longest`);
+      sessions.delete(oldest[0]);
+      void oldest[1].mcp.server.close();
+      return true;
+    }
+    refuse(
+      req,
+      res,
+      503,
+      SERVER_ERROR,
+      `too many open sessions (${live.size}, http.maxSessions is ${options.maxSessions}); end unused sessions ` +
+        `with DELETE ${MCP_PATH}, retry later, or raise http.maxSessions`,
+      { "Retry-After": String(Math.ceil(evictAfter / 1000)) },
+    );
+    return false;
+  };
+
   const startSession = async (req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> => {
+    if (!makeRoom(req, res)) return;
     const mcp = createMcpServer(context, { readGate, ...(tuning.extraTools ? { extraTools: tuning.extraTools } : {}) });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
@@ -442,20 +487,34 @@ export async function startHttpServer(context: MragContext, tuning: HttpServerTu
     }
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      refuse(req, res, 500, INTERNAL_ERROR, `internal error: ${describe(error)}`);
-    });
-  });
+  const server = createServer(
+    {
+      headersTimeout: tuning.headersTimeoutMs ?? HEADERS_TIMEOUT_MS,
+      requestTimeout: tuning.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+      // How often those two are checked (Node's default, 30 s, would let a slow client hold its socket longer).
+      connectionsCheckingInterval: Math.min(1000, tuning.headersTimeoutMs ?? HEADERS_TIMEOUT_MS),
+    },
+    (req, res) => {
+      handle(req, res).catch((error: unknown) => {
+        refuse(req, res, 500, INTERNAL_ERROR, `internal error: ${describe(error)}`);
+      });
+    },
+  );
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
     log.debug(`http: bad request from client: ${error.code ?? describe(error)}`);
     if (error.code === "ECONNRESET" || !socket.writable) {
       socket.destroy();
       return;
     }
-    const body = jsonRpcError(INVALID_REQUEST, "bad request: malformed HTTP");
+    const timedOut = error.code === "ERR_HTTP_REQUEST_TIMEOUT";
+    const body = jsonRpcError(
+      INVALID_REQUEST,
+      timedOut
+        ? "request timeout: the headers and body must arrive within the server's limits"
+        : "bad request: malformed HTTP",
+    );
     socket.end(
-      `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `HTTP/1.1 ${timedOut ? "408 Request Timeout" : "400 Bad Request"}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
   });

@@ -3,7 +3,9 @@ import { randomBytes } from "node:crypto";
 import { constants as fsConstants, unlinkSync } from "node:fs";
 import { link, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
+import { dirname } from "node:path";
 import { StoreBusyError } from "../errors.js";
+import { storeFailure } from "./diagnose.js";
 
 /**
  * An inter-process write lock backed by one file created with O_CREAT|O_EXCL.
@@ -157,7 +159,7 @@ export class FileLock {
       handle = await open(this.path, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-      throw error;
+      throw storeFailure("taking the write lock", dirname(this.path), error);
     }
     try {
       await handle.writeFile(content, "utf8");

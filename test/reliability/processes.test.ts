@@ -2,10 +2,13 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ScriptedServer, startScriptedServer } from "../agent/scripted-server.js";
 import { processesWith } from "../helpers/children.js";
 import { MRAG_BIN } from "../helpers/cli.js";
+import { startServe } from "./access-helpers.js";
 import { type Running, sleep, startMrag } from "./crash-helpers.js";
 
 /**
@@ -154,6 +157,36 @@ describe("no leaked processes: every extra MCP server ends with mrag", () => {
     const result = await running.result;
     expect(result.code, result.stderr).toBe(1);
     expect(result.stderr).toMatch(/127\.0\.0\.1:9/);
+    await eventually(() => processesWith(silent).length + processesWith(real).length === 0, 5_000);
+    expect(describeAll([silent, real])).toEqual([]);
+  }, 90_000);
+
+  it("mrag serve --http: SIGTERM while its ask tool waits on the model ends the agent's servers too", async () => {
+    const silent = marker("silent");
+    const real = marker("real");
+    const ws = workspace({ silent, real });
+    const server = await startServe([], {
+      cwd: ws,
+      env: {
+        MRAG_STORE: path.join(ws, "store"),
+        MRAG_LLM_PRESET: "vllm",
+        MRAG_LLM_BASE_URL: await gatedModel(),
+        MRAG_LLM_MODEL: "gpt-oss-20b",
+      },
+    });
+    const client = new Client({ name: "procs", version: "0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(server.url)));
+    // The agent (and its extra servers) starts on the first ask; the model is asked once connecting is done.
+    const asked = client.callTool({ name: "ask", arguments: { question: QUESTION } }).catch((e: unknown) => e);
+    await requestSeen;
+    expect(processesWith(real).length).toBeGreaterThanOrEqual(1);
+    const signalled = Date.now();
+    const code = await server.stop();
+    console.log(`serve exited ${Date.now() - signalled} ms after SIGTERM`);
+    // The pending call fails once the client gives up on the dead server; it need not be awaited.
+    void asked;
+    await client.close().catch(() => {});
+    expect(code, server.stderr()).toBe(0);
     await eventually(() => processesWith(silent).length + processesWith(real).length === 0, 5_000);
     expect(describeAll([silent, real])).toEqual([]);
   }, 90_000);

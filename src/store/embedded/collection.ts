@@ -1,5 +1,6 @@
 import { Index, type Table } from "@lancedb/lancedb";
 import { isMragError, StoreError, UsageError } from "../../errors.js";
+import { storeFailure } from "../diagnose.js";
 import { hybridCandidates } from "../fusion.js";
 import type {
   ChunkRecord,
@@ -157,10 +158,7 @@ export class EmbeddedCollection implements Collection {
       return await fn();
     } catch (error) {
       if (isMragError(error)) throw error;
-      throw new StoreError(
-        `${what} in collection "${this.meta.name}" at ${this.ctx.location} failed: ${(error as Error)?.message ?? String(error)}`,
-        { cause: error },
-      );
+      throw storeFailure(`${what} in collection "${this.meta.name}"`, this.ctx.location, error);
     }
   }
 

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { link, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StoreError } from "../../errors.js";
+import { storeFailure } from "../diagnose.js";
 
 /**
  * The marker file that makes a folder an mrag store. It is written before anything else in the folder,
@@ -138,7 +139,20 @@ export async function writeMarker(folder: string, marker: StoreMarker): Promise<
  */
 export async function initFolder(folder: string): Promise<void> {
   if ((await inspectFolder(folder)) === "store") return;
-  await mkdir(folder, { recursive: true });
+  try {
+    await mkdir(folder, { recursive: true });
+  } catch (error) {
+    // A read-only filesystem makes a recursive mkdir report ENOENT: say what the person can fix.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") {
+      throw new StoreError(
+        `cannot create the store folder ${folder}: its parent cannot be written (a read-only mount?); fix the ` +
+          "permissions or mount it read-write, or pass a writable folder with --store",
+        { cause: error },
+      );
+    }
+    throw storeFailure("creating the store folder", folder, error);
+  }
   if ((await inspectFolder(folder)) === "store") return;
   const marker: StoreMarker = {
     format: STORE_FORMAT,

@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { type Connection, connect, type Table } from "@lancedb/lancedb";
 import { isMragError, ModelMismatchError, StoreError, UsageError } from "../../errors.js";
+import { storeFailure } from "../diagnose.js";
 import { DEFAULT_LOCK_WAIT_MS, FileLock } from "../lock.js";
 import type { Collection, CollectionMeta, OpenCollectionOptions, Store } from "../types.js";
 import { validateCollectionName, validateModelAndDimension } from "../validate.js";
@@ -140,10 +141,7 @@ export class EmbeddedStore implements Store {
       return await this.openOrCreate(name, options);
     } catch (error) {
       if (isMragError(error)) throw error;
-      throw new StoreError(
-        `opening collection "${name}" in ${this.location} failed: ${(error as Error)?.message ?? String(error)}`,
-        { cause: error },
-      );
+      throw storeFailure(`opening collection "${name}"`, this.location, error);
     }
   }
 

@@ -244,17 +244,17 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
     return !path.isAbsolute(id) && id !== relToRoot && ig.ignores(id + suffix);
   };
 
-  const walk = async (root: string) => {
+  const walk = async (walkRoot: string) => {
     let baseRules: IgnoreRules[] = [];
     if (respectGitignore) {
-      baseRules = await ancestorIgnoreRules(root);
+      baseRules = await ancestorIgnoreRules(walkRoot);
       // The user named this folder: do not let an outer .gitignore hide all of it.
-      if (gitIgnored(baseRules, root, true)) baseRules = [];
+      if (gitIgnored(baseRules, walkRoot, true)) baseRules = [];
     }
     // Real paths of the folders from the root down, to stop symlink loops (only needed when following links).
-    const rootChain: Chain = { real: followSymlinks ? await realpath(root) : root, parent: undefined };
+    const rootChain: Chain = { real: followSymlinks ? await realpath(walkRoot) : walkRoot, parent: undefined };
     const stack: { dir: string; rules: IgnoreRules[]; chain: Chain }[] = [
-      { dir: root, rules: baseRules, chain: rootChain },
+      { dir: walkRoot, rules: baseRules, chain: rootChain },
     ];
     while (stack.length > 0) {
       const { dir, rules: inherited, chain } = stack.pop()!;
@@ -297,7 +297,7 @@ export async function discoverFiles(inputs: readonly string[], options: Discover
             continue; // dangling link
           }
         }
-        const rel = toPosix(path.relative(root, abs));
+        const rel = toPosix(path.relative(walkRoot, abs));
         if (isDir) {
           if (ALWAYS_SKIPPED_DIRS.has(name) || skipFolders.has(abs)) continue;
           if (respectGitignore && gitIgnored(rules, abs, true)) continue;

@@ -1,5 +1,5 @@
 import { Index, type Table } from "@lancedb/lancedb";
-import { isMragError, StoreError, UsageError } from "../../errors.js";
+import { isMragError, UsageError } from "../../errors.js";
 import { storeFailure } from "../diagnose.js";
 import { hybridCandidates } from "../fusion.js";
 import type {

@@ -4,7 +4,7 @@ import type { MragContext } from "./context.js";
 import { lineRange } from "./format.js";
 import { makeSnippet } from "./snippet.js";
 import { defineTool, outputBudgetChars } from "./tool.js";
-import { boundedInt, explainInvalid, noNul } from "./validation.js";
+import { boundedInt, dropNullOptionals, explainInvalid, noNul } from "./validation.js";
 
 export const SEARCH_MAX_K = 50;
 export const SNIPPET_MAX_CHARS = 4000;
@@ -168,7 +168,7 @@ export const searchTool = defineTool({
 
 /** For the CLI and tests: validate raw arguments (throwing a UsageError) and search. */
 export async function searchHandler(context: MragContext, rawInput: unknown): Promise<SearchOutput> {
-  const parsed = SearchInputSchema.safeParse(rawInput, { reportInput: true });
-  if (!parsed.success) throw explainInvalid(parsed.error, "search arguments");
+  const parsed = SearchInputSchema.safeParse(dropNullOptionals(SearchInputSchema, rawInput), { reportInput: true });
+  if (!parsed.success) throw explainInvalid(parsed.error, "search arguments", SearchInputSchema);
   return runSearch(context, parsed.data);
 }

@@ -34,6 +34,8 @@ export interface FileLockOptions {
   pollMs?: number;
   /** An unparseable (half-written) lock file older than this is stale; default 10 s. */
   unreadableStaleMs?: number;
+  /** Told once per wait, when a writer starts waiting for another one (so a CLI is not silent for 30 s). */
+  onWait?: (message: string) => void;
 }
 
 export const DEFAULT_LOCK_WAIT_MS = 30_000;
@@ -90,10 +92,12 @@ export class FileLock {
   private readonly label: string;
   private readonly pollMs: number;
   private readonly unreadableStaleMs: number;
+  private readonly onWait: ((message: string) => void) | undefined;
 
   constructor(path: string, options: FileLockOptions) {
     this.path = path;
     this.label = options.label;
+    this.onWait = options.onWait;
     this.pollMs = options.pollMs ?? 50;
     this.unreadableStaleMs = options.unreadableStaleMs ?? 10_000;
   }
@@ -134,6 +138,7 @@ export class FileLock {
       command: process.argv.slice(1).join(" ").slice(0, 200),
     };
     const content = `${JSON.stringify(owner)}\n`;
+    let told = false;
     for (;;) {
       if (await this.tryCreate(content)) {
         heldFiles.set(this.path, content);
@@ -147,6 +152,16 @@ export class FileLock {
         continue;
       }
       if (Date.now() >= deadline) throw this.busyError(observed, waitMs);
+      if (!told && this.onWait) {
+        told = true;
+        const holder = parseOwner(observed);
+        this.onWait(
+          `waiting up to ${Math.round(waitMs / 1000)} s for ${this.label}: ` +
+            (holder
+              ? `process ${holder.pid}${holder.command ? ` (${holder.command})` : ""} is writing`
+              : "another writer"),
+        );
+      }
       await sleep(this.pollMs / 2 + Math.random() * this.pollMs);
     }
   }

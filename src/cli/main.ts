@@ -8,6 +8,7 @@ import { registerConfigCommand } from "./commands/config.js";
 import { registerDeleteCommand } from "./commands/delete.js";
 import { registerEvalCommand } from "./commands/eval.js";
 import { registerIngestCommand } from "./commands/ingest.js";
+import { registerMcpConfigCommand } from "./commands/mcp-config.js";
 import { registerMigrateCommand } from "./commands/migrate.js";
 import { registerSearchCommand } from "./commands/search.js";
 import { registerServeCommand } from "./commands/serve.js";
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerEvalCommand(program);
   registerChatCommand(program);
   registerConfigCommand(program);
+  registerMcpConfigCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -6,6 +6,7 @@ import { registerAskCommand } from "./commands/ask.js";
 import { registerChatCommand } from "./commands/chat.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerDeleteCommand } from "./commands/delete.js";
+import { registerDoctorCommand } from "./commands/doctor.js";
 import { registerEvalCommand } from "./commands/eval.js";
 import { registerIngestCommand } from "./commands/ingest.js";
 import { registerMcpConfigCommand } from "./commands/mcp-config.js";
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
   registerChatCommand(program);
   registerConfigCommand(program);
   registerMcpConfigCommand(program);
+  registerDoctorCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

@@ -39,6 +39,8 @@ export interface FileLockOptions {
 }
 
 export const DEFAULT_LOCK_WAIT_MS = 30_000;
+/** A wait shorter than this passes unannounced: only a wait someone would notice gets a notice. */
+const WAIT_NOTICE_MS = 1000;
 
 const heldChains = new AsyncLocalStorage<ReadonlySet<string>>();
 /** Lock files this process holds, with their exact content, for release on exit. */
@@ -139,6 +141,7 @@ export class FileLock {
     };
     const content = `${JSON.stringify(owner)}\n`;
     let told = false;
+    const waitingSince = Date.now();
     for (;;) {
       if (await this.tryCreate(content)) {
         heldFiles.set(this.path, content);
@@ -152,7 +155,7 @@ export class FileLock {
         continue;
       }
       if (Date.now() >= deadline) throw this.busyError(observed, waitMs);
-      if (!told && this.onWait) {
+      if (!told && this.onWait && Date.now() - waitingSince >= WAIT_NOTICE_MS) {
         told = true;
         const holder = parseOwner(observed);
         this.onWait(

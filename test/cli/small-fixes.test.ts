@@ -42,17 +42,23 @@ describe("small CLI fixes", () => {
     const file = path.join(ws.dir, "test.lock");
     const messages: string[] = [];
     const holder = new FileLock(file, { label: "the test store" });
-    const waiter = new FileLock(file, { label: "the test store", pollMs: 10, onWait: (m) => messages.push(m) });
     let release: () => void = () => {};
     const held = holder.run(() => new Promise<void>((resolve) => (release = resolve)));
     await new Promise((r) => setTimeout(r, 20));
-    const second = waiter.run(async () => "got it", 10_000);
-    await new Promise((r) => setTimeout(r, 100));
-    release();
+    // The holder lets go once the waiter has said it is waiting (after about a second of waiting).
+    const waiter = new FileLock(file, {
+      label: "the test store",
+      pollMs: 10,
+      onWait: (m) => {
+        messages.push(m);
+        release();
+      },
+    });
+    const second = waiter.run(async () => "got it", 30_000);
     await held;
     expect(await second).toBe("got it");
     expect(messages).toHaveLength(1);
-    expect(messages[0]).toMatch(/^waiting up to 10 s for the test store: process \d+/);
+    expect(messages[0]).toMatch(/^waiting up to 30 s for the test store: process \d+/);
   });
 
   it("the progress line has a rate and an ETA, and a width even when the terminal gives none", () => {

@@ -6,9 +6,11 @@ import { registerAskCommand } from "./commands/ask.js";
 import { registerChatCommand } from "./commands/chat.js";
 import { registerConfigCommand } from "./commands/config.js";
 import { registerDeleteCommand } from "./commands/delete.js";
+import { registerDoctorCommand } from "./commands/doctor.js";
 import { registerEmbedCommand } from "./commands/embed.js";
 import { registerEvalCommand } from "./commands/eval.js";
 import { registerIngestCommand } from "./commands/ingest.js";
+import { registerMcpConfigCommand } from "./commands/mcp-config.js";
 import { registerMigrateCommand } from "./commands/migrate.js";
 import { registerSearchCommand } from "./commands/search.js";
 import { registerServeCommand } from "./commands/serve.js";
@@ -53,6 +55,8 @@ export function buildProgram(): Command {
   registerEvalCommand(program);
   registerChatCommand(program);
   registerConfigCommand(program);
+  registerMcpConfigCommand(program);
+  registerDoctorCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

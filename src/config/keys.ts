@@ -139,6 +139,12 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     envType: "number",
     help: "cap on one tool result, in tokens (about 4 characters each)",
   },
+  {
+    path: "server.toolPrefix",
+    env: "MRAG_TOOL_PREFIX",
+    envType: "string",
+    help: "prefix for every MCP tool name (docs_ -> docs_search), so two mrag servers can sit in one client",
+  },
   { path: "http.host", env: "MRAG_HTTP_HOST", envType: "string", help: "address `serve --http` binds to" },
   { path: "http.port", env: "MRAG_HTTP_PORT", envType: "number", help: "port of `serve --http` (0 picks a free one)" },
   {

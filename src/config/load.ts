@@ -86,7 +86,11 @@ function jsonErrorWithoutText(error: unknown): string {
 /** A key holding a secret: marked so in `CONFIG_KEYS`, or named like one (`token`, `apiKey`, `password`). */
 export function isSecretKey(keyPath: string): boolean {
   const meta = CONFIG_KEYS.find((k) => k.path === keyPath);
-  return meta?.secret === true || isSecretName(keyPath.split(".").at(-1) ?? "");
+  if (meta?.secret === true) return true;
+  // A secret is text: a number or a switch (`server.maxOutputTokens`, `agent.maxContextTokens`) counts or
+  // toggles something, whatever its name says.
+  if (meta?.envType === "number" || meta?.envType === "boolean") return false;
+  return isSecretName(keyPath.split(".").at(-1) ?? "");
 }
 
 /**

@@ -95,6 +95,10 @@ export const ConfigSchema = z
         readOnly: z.boolean().default(false),
         allowRoots: z.array(z.string().min(1)).default([]),
         maxOutputTokens: z.number().int().min(500).max(200_000).default(8000),
+        toolPrefix: z
+          .string()
+          .regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, "letters, digits, _ and -, starting with a letter, at most 32")
+          .optional(),
       })
       .strict()
       .prefault({}),

@@ -77,7 +77,7 @@ export async function evaluateAgent(
       const byId = new Map(result.passages.map((p) => [p.id, p]));
       // The passage's own section heading is the last part of its heading path.
       const keyOf = (p: { id: string; source: string; heading?: string }) =>
-        goldKey({ id: p.id, source: p.source, headingPath: p.heading ? p.heading.split(" > ") : [] }, gold);
+        goldKey({ id: p.id, source: p.source, heading: p.heading }, gold);
       const retrieved = uniqueInOrder(result.passages.map(keyOf));
       const cited = uniqueInOrder(
         result.answer.citations.map((c) => keyOf(byId.get(c.id) ?? { id: c.id, source: c.source })),

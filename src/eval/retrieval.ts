@@ -73,10 +73,11 @@ export interface RetrievalReport {
  * same way, or several wrong sections of one file would collapse into one rank and inflate recall.
  */
 export function goldKey(
-  hit: { id: string; source: string; headingPath?: readonly string[] },
+  hit: { id: string; source: string; heading?: string | undefined },
   gold: ReadonlySet<string>,
 ): string {
-  const section = `${hit.source}#${hit.headingPath?.at(-1) ?? ""}`;
+  // `heading` is the path joined by " > ": its last part is the chunk's own section.
+  const section = `${hit.source}#${hit.heading?.split(" > ").at(-1) ?? ""}`;
   const entries = [...gold];
   if (entries.length > 0 && entries.every((g) => /^[0-9a-f]{32}$/.test(g))) return hit.id;
   if (entries.length > 0 && entries.every((g) => g.includes("#"))) return section;
@@ -85,7 +86,7 @@ export function goldKey(
 }
 
 function rankedKeys(
-  hits: { id: string; source: string; headingPath: string[] }[],
+  hits: { id: string; source: string; heading?: string | undefined }[],
   gold: ReadonlySet<string>,
 ): string[] {
   return uniqueInOrder(hits.map((h) => goldKey(h, gold)));

@@ -80,7 +80,9 @@ export function checkHost(hostHeader: string | undefined, policy: HostPolicy): s
     const bound = bare(policy.boundHost);
     const boundName = isIP(bound) === 6 ? `[${bound}]` : bound;
     const known = LOOPBACK_NAMES.has(parsed.hostname) || parsed.hostname === boundName;
-    if (known && (parsed.port === undefined || parsed.port === policy.port)) return undefined;
+    // Any port: a loopback name cannot be a DNS-rebinding name, and tunnels and port forwards
+    // (`localhost:8080` -> this server's port) keep the client's port in the Host header.
+    if (known) return undefined;
   }
   return `Host "${hostHeader}" is not allowed`;
 }

@@ -8,6 +8,7 @@ import { UsageError } from "../errors.js";
 import type { MragContext } from "../tools/context.js";
 import type { ToolDefinition } from "../tools/tool.js";
 import { VERSION } from "../version.js";
+import { SessionEventStore } from "./event-store.js";
 import { Gate } from "./gate.js";
 import {
   bare,
@@ -20,6 +21,9 @@ import {
   jsonRpcError,
 } from "./http-guard.js";
 import { createMcpServer, type MragMcpServer } from "./mcp.js";
+
+/** How long a client whose SSE stream dropped should wait before reconnecting with Last-Event-ID. */
+const RECONNECT_RETRY_MS = 1000;
 
 export interface HttpServerHandle {
   /** The MCP endpoint, e.g. `http://127.0.0.1:43121/mcp`. */
@@ -327,6 +331,9 @@ export async function startHttpServer(context: MragContext, tuning: HttpServerTu
     const mcp = createMcpServer(context, { readGate, ...(tuning.extraTools ? { extraTools: tuning.extraTools } : {}) });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
+      // Resumability: event ids, a priming event on each stream and a `retry` hint for reconnecting clients.
+      eventStore: new SessionEventStore(),
+      retryInterval: RECONNECT_RETRY_MS,
       onsessioninitialized: (id) => {
         sessions.set(id, connection);
         log.debug(`http: session ${id} started (${sessions.size} open)`);

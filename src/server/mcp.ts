@@ -2,13 +2,14 @@ import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import {
   CallToolRequestSchema,
   type CallToolResult,
+  CompleteRequestSchema,
   ErrorCode,
   GetPromptRequestSchema,
   ListPromptsRequestSchema,
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
-  McpError,
+  type LoggingLevel,
   ReadResourceRequestSchema,
   type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
@@ -19,7 +20,8 @@ import { callTool, type ToolDefinition, type ToolOutcome, type ToolRun } from ".
 import { VERSION } from "../version.js";
 import type { Gate } from "./gate.js";
 import { getPrompt, PROMPTS } from "./prompts.js";
-import { listSourceResources, readSourceResource, SOURCE_TEMPLATE } from "./resources.js";
+import { ProtocolError } from "./protocol-error.js";
+import { completeSourcePath, listSourceResources, readSourceResource, SOURCE_TEMPLATE } from "./resources.js";
 
 export interface McpServerOptions {
   /**
@@ -87,27 +89,45 @@ export interface MragMcpServer {
 export function createMcpServer(context: MragContext, options: McpServerOptions = {}): MragMcpServer {
   const running = new Set<Promise<unknown>>();
   const readOnly = context.config.server.readOnly;
+  // A prefix lets two mrag servers (two collections) sit side by side in one client: docs_search, code_search.
+  const prefix = context.config.server.toolPrefix ?? "";
   const tools = [...availableTools({ readOnly }), ...(options.extraTools ?? []).filter((t) => !readOnly || !t.writes)];
-  const listed = tools.map(describeTool);
+  const listed = tools.map((t) => {
+    const described = describeTool(t);
+    return prefix ? { ...described, name: `${prefix}${described.name}` } : described;
+  });
   const server = new Server(
     { name: "mrag", title: "mrag knowledge base", version: VERSION },
     {
-      capabilities: { tools: {}, resources: {}, prompts: {} },
+      capabilities: {
+        tools: {},
+        resources: { listChanged: true },
+        prompts: {},
+        logging: {},
+        completions: {},
+      },
       instructions: INSTRUCTIONS,
     },
   );
+  /** A log message for the client (when it asked for that level); a client that went away is not an error. */
+  const notify = (level: LoggingLevel, data: string) => {
+    server.sendLoggingMessage({ level, logger: "mrag", data }).catch(() => {});
+  };
 
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
-    const name = request.params.name;
-    const tool = tools.find((t) => t.name === name);
+    const requested = request.params.name;
+    const name = prefix && requested.startsWith(prefix) ? requested.slice(prefix.length) : requested;
+    const tool = requested.startsWith(prefix) ? tools.find((t) => t.name === name) : undefined;
     if (!tool) {
+      // A protocol error, not a tool result: the client asked for something this server does not offer.
       const hidden = readOnly && availableTools({ readOnly: false }).some((t) => t.name === name);
-      return errorResult(
+      throw new ProtocolError(
+        ErrorCode.InvalidParams,
         hidden
-          ? `tool "${name}" is disabled: this server runs read-only (--read-only); ask its owner to ingest or delete`
-          : `unknown tool "${name}"; available tools: ${tools.map((t) => t.name).join(", ")}`,
+          ? `tool "${requested}" is disabled: this server runs read-only (--read-only); ask its owner to ingest or delete`
+          : `unknown tool "${requested}"; available tools: ${listed.map((t) => t.name).join(", ")}`,
       );
     }
     const progressToken = request.params._meta?.progressToken;
@@ -130,6 +150,7 @@ export function createMcpServer(context: MragContext, options: McpServerOptions 
       };
     }
     const started = performance.now();
+    if (tool.writes) notify("info", `${tool.name}: started`);
     const invoke = () => callTool(tool, context, request.params.arguments, run);
     const call =
       options.readGate && !tool.writes && !tool.longRunning
@@ -142,8 +163,24 @@ export function createMcpServer(context: MragContext, options: McpServerOptions 
     context.logger.debug(
       `tool ${name}: ${outcome.ok ? "ok" : "error"} in ${(performance.now() - started).toFixed(1)} ms`,
     );
-    if (!outcome.ok) return errorResult(outcome.message);
+    if (!outcome.ok) {
+      notify("error", `${tool.name}: ${outcome.message}`);
+      return errorResult(outcome.message);
+    }
+    if (tool.writes) {
+      notify("info", `${tool.name}: ${outcome.text.split("\n", 1)[0] ?? "done"}`);
+      // Sources were added, replaced or removed: clients showing resources should list them again.
+      server.sendResourceListChanged().catch(() => {});
+    }
     return { content: [{ type: "text", text: outcome.text }], structuredContent: outcome.structured };
+  });
+
+  server.setRequestHandler(CompleteRequestSchema, async (request) => {
+    const { ref, argument } = request.params;
+    if (ref.type === "ref/resource" && ref.uri === SOURCE_TEMPLATE.uriTemplate && argument.name === "path") {
+      return { completion: await completeSourcePath(context, argument.value) };
+    }
+    return { completion: { values: [], hasMore: false } };
   });
 
   server.setRequestHandler(ListResourcesRequestSchema, async (request) =>
@@ -158,7 +195,7 @@ export function createMcpServer(context: MragContext, options: McpServerOptions 
   server.setRequestHandler(GetPromptRequestSchema, (request) => {
     const prompt = getPrompt(request.params.name, request.params.arguments ?? {});
     if (!prompt) {
-      throw new McpError(
+      throw new ProtocolError(
         ErrorCode.InvalidParams,
         `unknown prompt "${request.params.name}"; available: ${PROMPTS.map((p) => p.name).join(", ")}`,
       );

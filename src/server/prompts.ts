@@ -1,4 +1,5 @@
-import { ErrorCode, type GetPromptResult, McpError, type Prompt } from "@modelcontextprotocol/sdk/types.js";
+import { ErrorCode, type GetPromptResult, type Prompt } from "@modelcontextprotocol/sdk/types.js";
+import { ProtocolError } from "./protocol-error.js";
 
 export const PROMPTS: Prompt[] = [
   {
@@ -35,7 +36,7 @@ export function getPrompt(name: string, args: Record<string, string>): GetPrompt
   if (name !== "answer_with_citations") return undefined;
   const question = args.question?.trim();
   if (!question) {
-    throw new McpError(
+    throw new ProtocolError(
       ErrorCode.InvalidParams,
       "question: missing; pass the question to answer as the `question` argument",
     );

@@ -1,19 +1,16 @@
-import {
-  McpError,
-  type ReadResourceResult,
-  type Resource,
-  type ResourceTemplate,
-} from "@modelcontextprotocol/sdk/types.js";
+import type { ReadResourceResult, Resource, ResourceTemplate } from "@modelcontextprotocol/sdk/types.js";
 import { UsageError } from "../errors.js";
 import type { SourceInfo, StoredChunk } from "../store/types.js";
 import type { MragContext } from "../tools/context.js";
 import { encodeCursor, sourcesAfter } from "../tools/list-sources.js";
 import { appendChunkText } from "../tools/read.js";
+import { outputBudgetChars } from "../tools/tool.js";
+import { ProtocolError } from "./protocol-error.js";
 
 export const SOURCE_URI_PREFIX = "mrag://source/";
 const PAGE_SIZE = 200;
-/** A resource read returns at most this much text; `read` with a line range gets the rest. */
-export const RESOURCE_MAX_CHARS = 2_000_000;
+/** Completions offered for one prefix (the spec's maximum per response). */
+const MAX_COMPLETIONS = 100;
 /** JSON-RPC "resource not found" (MCP spec). */
 const RESOURCE_NOT_FOUND = -32002;
 
@@ -53,7 +50,7 @@ export async function listSourceResources(
   try {
     ({ rest } = await sourcesAfter(context, cursor !== undefined ? { cursor } : {}));
   } catch (error) {
-    if (error instanceof UsageError) throw new McpError(-32602, error.message);
+    if (error instanceof UsageError) throw new ProtocolError(-32602, error.message);
     throw error;
   }
   const page = rest.slice(0, PAGE_SIZE);
@@ -72,7 +69,7 @@ export async function listSourceResources(
 export async function readSourceResource(context: MragContext, uri: string): Promise<ReadResourceResult> {
   const source = sourceFromUri(uri);
   if (source === undefined) {
-    throw new McpError(
+    throw new ProtocolError(
       RESOURCE_NOT_FOUND,
       `not an mrag resource: ${uri}; source URIs look like ${SOURCE_URI_PREFIX}<source id>`,
     );
@@ -82,21 +79,47 @@ export async function readSourceResource(context: MragContext, uri: string): Pro
   const exists = (await store.listCollections()).some((c) => c.name === context.config.collection);
   const chunks = exists ? await (await context.collection({ create: false })).getSource(source) : [];
   if (chunks.length === 0) {
-    throw new McpError(RESOURCE_NOT_FOUND, `no source ${JSON.stringify(source)} is stored; resources/list shows them`);
+    throw new ProtocolError(
+      RESOURCE_NOT_FOUND,
+      `no source ${JSON.stringify(source)} is stored; resources/list shows them`,
+    );
   }
+  // Bounded like the `read` tool (server.maxOutputTokens): whole chunks while they fit, then where to go on.
+  const budget = outputBudgetChars(context);
   let text = "";
   let previous: StoredChunk | undefined;
   let cutAt: number | undefined;
   for (const chunk of chunks) {
-    text = appendChunkText(text, previous, chunk);
+    const next = appendChunkText(text, previous, chunk);
+    if (next.length > budget && previous !== undefined) {
+      cutAt = previous.lineEnd;
+      break;
+    }
+    text = next.length > budget ? next.slice(0, budget) : next;
     previous = chunk;
-    if (text.length > RESOURCE_MAX_CHARS) {
-      cutAt = chunk.lineEnd;
+    if (next.length > budget) {
+      cutAt = chunk.lineStart;
       break;
     }
   }
   if (cutAt !== undefined) {
-    text = `${text}\n\n[cut at line ${cutAt}: use the read tool with source and line_start ${cutAt + 1} for the rest]`;
+    text =
+      `${text}\n\n[cut at line ${cutAt} to stay within ${context.config.server.maxOutputTokens} tokens: use the read ` +
+      `tool with source ${JSON.stringify(source)} and line_start ${cutAt + 1} for the rest]`;
   }
   return { contents: [{ uri, mimeType: mimeTypeOf(chunks[0]?.fileType ?? "text"), text }] };
+}
+
+/** Completions for the `path` of `mrag://source/{+path}`: stored source ids starting with what was typed. */
+export async function completeSourcePath(
+  context: MragContext,
+  typed: string,
+): Promise<{ values: string[]; total: number; hasMore: boolean }> {
+  const store = await context.store();
+  if (!(await store.listCollections()).some((c) => c.name === context.config.collection)) {
+    return { values: [], total: 0, hasMore: false };
+  }
+  const collection = await context.collection({ create: false });
+  const ids = (await collection.listSources(typed ? { prefix: typed } : {})).map((s) => s.source).sort();
+  return { values: ids.slice(0, MAX_COMPLETIONS), total: ids.length, hasMore: ids.length > MAX_COMPLETIONS };
 }

@@ -37,7 +37,8 @@ export async function openStore(location: string, cwd: string, options: OpenStor
     });
   }
   const { openEmbeddedStore } = await import("./embedded/store.js");
-  return openEmbeddedStore(path.resolve(cwd, location));
+  const logger = options.logger;
+  return openEmbeddedStore(path.resolve(cwd, location), logger ? { onLockWait: (m) => logger.warn(m) } : {});
 }
 
 /**

@@ -36,9 +36,13 @@ export interface FileLockOptions {
   pollMs?: number;
   /** An unparseable (half-written) lock file older than this is stale; default 10 s. */
   unreadableStaleMs?: number;
+  /** Told once per wait, when a writer starts waiting for another one (so a CLI is not silent for 30 s). */
+  onWait?: (message: string) => void;
 }
 
 export const DEFAULT_LOCK_WAIT_MS = 30_000;
+/** A wait shorter than this passes unannounced: only a wait someone would notice gets a notice. */
+const WAIT_NOTICE_MS = 1000;
 
 const heldChains = new AsyncLocalStorage<ReadonlySet<string>>();
 /** Lock files this process holds, with their exact content, for release on exit. */
@@ -92,10 +96,12 @@ export class FileLock {
   private readonly label: string;
   private readonly pollMs: number;
   private readonly unreadableStaleMs: number;
+  private readonly onWait: ((message: string) => void) | undefined;
 
   constructor(path: string, options: FileLockOptions) {
     this.path = path;
     this.label = options.label;
+    this.onWait = options.onWait;
     this.pollMs = options.pollMs ?? 50;
     this.unreadableStaleMs = options.unreadableStaleMs ?? 10_000;
   }
@@ -136,6 +142,8 @@ export class FileLock {
       command: process.argv.slice(1).join(" ").slice(0, 200),
     };
     const content = `${JSON.stringify(owner)}\n`;
+    let told = false;
+    const waitingSince = Date.now();
     for (;;) {
       if (await this.tryCreate(content)) {
         heldFiles.set(this.path, content);
@@ -149,6 +157,16 @@ export class FileLock {
         continue;
       }
       if (Date.now() >= deadline) throw this.busyError(observed, waitMs);
+      if (!told && this.onWait && Date.now() - waitingSince >= WAIT_NOTICE_MS) {
+        told = true;
+        const holder = parseOwner(observed);
+        this.onWait(
+          `waiting up to ${Math.round(waitMs / 1000)} s for ${this.label}: ` +
+            (holder
+              ? `process ${holder.pid}${holder.command ? ` (${holder.command})` : ""} is writing`
+              : "another writer"),
+        );
+      }
       await sleep(this.pollMs / 2 + Math.random() * this.pollMs);
     }
   }

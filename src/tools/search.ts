@@ -4,7 +4,7 @@ import type { MragContext } from "./context.js";
 import { lineRange } from "./format.js";
 import { makeSnippet } from "./snippet.js";
 import { defineTool, outputBudgetChars } from "./tool.js";
-import { boundedInt, explainInvalid, noNul } from "./validation.js";
+import { boundedInt, dropNullOptionals, explainInvalid, noNul } from "./validation.js";
 
 export const SEARCH_MAX_K = 50;
 export const SNIPPET_MAX_CHARS = 4000;
@@ -41,20 +41,22 @@ export const SearchInputSchema = z
   .strict();
 export type SearchInput = z.input<typeof SearchInputSchema>;
 
+/**
+ * One hit, as lean as its text rendering: clients such as Claude Code hand the model this JSON rather than the
+ * text, so nothing is repeated (the heading path is one string, the rank is the array order plus one, tags only
+ * when there are some) and the snippet is bounded exactly like the text's.
+ */
 export const SearchHitSchema = z.object({
   rank: z.number().int().min(1),
   id: z.string().describe("Stable chunk id: pass it to `read` for the full text and its neighbours."),
   source: z.string(),
-  heading: z.string().optional(),
-  headingPath: z.array(z.string()),
+  heading: z.string().optional().describe("Heading path of the chunk's section, outermost first, joined by ' > '."),
   lineStart: z.number().int().describe("1-based first line in the source; 0 when unknown."),
   lineEnd: z.number().int(),
-  position: z.number().int().describe("0-based chunk index within the source."),
   score: z.number(),
   snippet: z.string(),
   snippetTruncated: z.boolean().describe("True when the snippet is shorter than the chunk: `read` gives all of it."),
-  fileType: z.string(),
-  tags: z.array(z.string()),
+  tags: z.array(z.string()).optional(),
 });
 export type SearchHitOutput = z.infer<typeof SearchHitSchema>;
 
@@ -68,7 +70,7 @@ export const SearchOutputSchema = z.object({
 export type SearchOutput = z.infer<typeof SearchOutputSchema>;
 
 /** JSON overhead of one hit besides its snippet (ids, source, headings, numbers), for budgeting. */
-const HIT_OVERHEAD_CHARS = 400;
+const HIT_OVERHEAD_CHARS = 300;
 /** Snippets are never cut below this by the budget; hits are dropped instead. */
 const MIN_BUDGET_SNIPPET = 120;
 
@@ -80,15 +82,13 @@ function toHitOutput(hit: SearchHit, rank: number, query: string, snippetChars: 
     id: c.id,
     source: c.source,
     ...(c.headingPath.length > 0 ? { heading: c.headingPath.join(" > ") } : {}),
-    headingPath: c.headingPath,
     lineStart: c.lineStart,
     lineEnd: c.lineEnd,
-    position: c.position,
-    score: hit.score,
+    // Four decimals, as the text shows: more digits are tokens that order nothing.
+    score: Math.round(hit.score * 10_000) / 10_000,
     snippet: snippet.text,
     snippetTruncated: snippet.truncated,
-    fileType: c.fileType,
-    tags: c.tags,
+    ...(c.tags.length > 0 ? { tags: c.tags } : {}),
   };
 }
 
@@ -180,7 +180,7 @@ export const searchTool = defineTool({
 
 /** For the CLI and tests: validate raw arguments (throwing a UsageError) and search. */
 export async function searchHandler(context: MragContext, rawInput: unknown): Promise<SearchOutput> {
-  const parsed = SearchInputSchema.safeParse(rawInput, { reportInput: true });
-  if (!parsed.success) throw explainInvalid(parsed.error, "search arguments");
+  const parsed = SearchInputSchema.safeParse(dropNullOptionals(SearchInputSchema, rawInput), { reportInput: true });
+  if (!parsed.success) throw explainInvalid(parsed.error, "search arguments", SearchInputSchema);
   return runSearch(context, parsed.data);
 }

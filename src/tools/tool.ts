@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { describeError, isMragError } from "../errors.js";
 import type { MragContext } from "./context.js";
-import { explainInvalid } from "./validation.js";
+import { dropNullOptionals, explainInvalid } from "./validation.js";
 
 /** MCP tool annotations: hints for clients deciding whether to ask the user before a call. */
 export interface ToolAnnotations {
@@ -62,8 +62,11 @@ export async function callTool<In extends z.ZodObject, Out extends z.ZodObject>(
   rawArguments: unknown,
   run: ToolRun = {},
 ): Promise<ToolOutcome> {
-  const parsed = tool.input.safeParse(rawArguments ?? {}, { reportInput: true });
-  if (!parsed.success) return { ok: false, message: explainInvalid(parsed.error, `${tool.name} arguments`).message };
+  const args = dropNullOptionals(tool.input, rawArguments ?? {});
+  const parsed = tool.input.safeParse(args, { reportInput: true });
+  if (!parsed.success) {
+    return { ok: false, message: explainInvalid(parsed.error, `${tool.name} arguments`, tool.input).message };
+  }
   try {
     const output = await tool.handler(context, parsed.data, run);
     const checked = tool.output.safeParse(output);

@@ -82,14 +82,15 @@ describe("mrag CLI", () => {
     }
   });
 
-  it("a path that does not exist exits 2 naming it; an empty folder exits 0", async () => {
+  it("a path that does not exist exits 2 naming it; an empty folder exits 1 saying it found nothing", async () => {
     const missing = await run("ingest", "nowhere/at/all");
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("nowhere/at/all");
     mkdirSync(path.join(ws.dir, "empty"), { recursive: true });
     const empty = await run("ingest", "empty");
-    expect(empty.code, empty.stderr).toBe(0);
+    expect(empty.code, empty.stderr).toBe(1);
     expect(empty.stdout).toMatch(/^0 added, 0 updated, 0 unchanged, 0 removed/);
+    expect(empty.stderr).toBe("mrag: found nothing to ingest in empty (no files)\n");
   });
 
   it("a folder that is not an mrag store exits 1 with a clear message and is left alone", async () => {

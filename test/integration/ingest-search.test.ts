@@ -132,7 +132,7 @@ describe("ingest and search the milvus FAQ", () => {
     expect(summary.updated).toEqual(["docs/product_faq.md"]);
     const { hits } = await searchHandler(ws.context, { query: "etcd", filter: { tags: ["faq"] }, k: 20 });
     expect(hits.length).toBeGreaterThan(0);
-    expect(hits.every((h) => h.source === "docs/product_faq.md" && h.tags.includes("faq"))).toBe(true);
+    expect(hits.every((h) => h.source === "docs/product_faq.md" && (h.tags ?? []).includes("faq"))).toBe(true);
   });
 });
 
@@ -160,7 +160,7 @@ describe("bad input", () => {
     expect(summary.chunksWritten).toBe(0);
   });
 
-  it("binary, undecodable and oversized files are skipped and named", async () => {
+  it("binary and oversized files are skipped and named; a Latin-1 file is decoded", async () => {
     const odd = path.join(ws.dir, "odd");
     mkdirSync(odd);
     writeFileSync(path.join(odd, "image.md"), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0x0d, 0, 1, 2, 3]));
@@ -169,8 +169,10 @@ describe("bad input", () => {
     writeFileSync(path.join(odd, "fine.md"), "# Fine\n\nA perfectly ordinary document about vector search.\n");
     const summary = await runIngest(ws.context, { inputs: ["odd"] });
     const reasons = Object.fromEntries(summary.skipped.map((s) => [s.source, s.reason]));
-    expect(reasons).toEqual({ "odd/image.md": "binary", "odd/latin1.txt": "undecodable", "odd/big.md": "too-large" });
-    expect(summary.added).toEqual(["odd/fine.md"]);
+    expect(reasons).toEqual({ "odd/image.md": "binary", "odd/big.md": "too-large" });
+    // Not UTF-8: read as windows-1252 and reported, not dropped.
+    expect(summary.added).toEqual(["odd/fine.md", "odd/latin1.txt"]);
+    expect(summary.notes).toEqual([{ source: "odd/latin1.txt", note: "not valid UTF-8; decoded as windows-1252" }]);
   });
 
   it("empty queries, k out of range and unknown filter keys are usage errors naming the field", async () => {

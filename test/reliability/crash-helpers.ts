@@ -366,7 +366,8 @@ export interface StdioServer {
 export function startServe(storeDir: string, cwd: string): StdioServer {
   const child = spawn(process.execPath, [MRAG_BIN, "--store", storeDir, "serve"], {
     cwd,
-    env: userEnv(),
+    // Stores live in <dir>/stores/<name>: ids relative to the folder the test runs in, as its expectations are.
+    env: userEnv({ MRAG_SOURCE_ROOT: cwd }),
     stdio: ["pipe", "pipe", "pipe"],
   });
   const waiting = new Map<number, (message: Record<string, unknown>) => void>();

@@ -77,7 +77,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "mrag-crash-"));
   docs = path.join(dir, "docs");
   sources = (await corpus(1)).map((rel) => `docs/${rel}`).sort();
-  const base = await runMrag(ingestArgs("base"), { cwd: dir });
+  const base = await runMrag(ingestArgs("base"), { cwd: dir, env: { MRAG_SOURCE_ROOT: dir } });
   expect(base.stderr).toBe("");
   expect(base.code).toBe(0);
   const v1 = await snapshot(store("base"), queryVector);
@@ -85,7 +85,7 @@ beforeAll(async () => {
   // The reference version 2: a full ingest over a copy of the base, with the times of its commits.
   await corpus(2);
   await cp(store("base"), store("ref"), { recursive: true });
-  const ref = startMrag(ingestArgs("ref"), { cwd: dir });
+  const ref = startMrag(ingestArgs("ref"), { cwd: dir, env: { MRAG_SOURCE_ROOT: dir } });
   expect(await waitForLock(store("ref"), ref)).toBe(true);
   const timeline = await commitTimeline(store("ref"), ref.result);
   expect((await ref.result).code).toBe(0);
@@ -144,7 +144,7 @@ describe("crash safety of the embedded store (SIGKILL)", () => {
         preCommitShare: 0.15,
         jitterMs: 25,
       });
-      const run = startMrag(ingestArgs("chain"), { cwd: dir });
+      const run = startMrag(ingestArgs("chain"), { cwd: dir, env: { MRAG_SOURCE_ROOT: dir } });
       if (await waitForLock(store("chain"), run)) await runUntil(store("chain"), run, point, previous.version);
       const { killed, result } = await killNow(run);
       const snap = await snapshot(store("chain"), queryVector);
@@ -179,15 +179,21 @@ describe("crash safety of the embedded store (SIGKILL)", () => {
     }
 
     // Re-run after the last kill: it finishes, every source is new, and `mrag stats` agrees with the reference.
-    const final = await runMrag(ingestArgs("chain"), { cwd: dir });
+    const final = await runMrag(ingestArgs("chain"), { cwd: dir, env: { MRAG_SOURCE_ROOT: dir } });
     expect(final.stderr).toBe("");
     expect(final.code).toBe(0);
     const at = check(await snapshot(store("chain"), queryVector), "final re-run");
     expect([...at.values()].every((v) => v === target)).toBe(true);
-    const stats = await runMrag(["--store", store("chain"), "stats", "--json"], { cwd: dir });
+    const stats = await runMrag(["--store", store("chain"), "stats", "--json"], {
+      cwd: dir,
+      env: { MRAG_SOURCE_ROOT: dir },
+    });
     expect(stats.code).toBe(0);
     expect(JSON.parse(stats.stdout)).toMatchObject(refCounts[target]!);
-    const search = await runMrag(["--store", store("chain"), "search", "compaction manifest", "--json"], { cwd: dir });
+    const search = await runMrag(["--store", store("chain"), "search", "compaction manifest", "--json"], {
+      cwd: dir,
+      env: { MRAG_SOURCE_ROOT: dir },
+    });
     expect(search.code).toBe(0);
     expect((JSON.parse(search.stdout) as { hits: unknown[] }).hits.length).toBeGreaterThan(0);
 
@@ -211,7 +217,10 @@ describe("crash safety of the embedded store (SIGKILL)", () => {
     const mcpTimeline = await commitTimeline(store("del-ref"), call);
     await killNow(server.running);
     expect((await call).isError ?? false).toBe(false);
-    const cli = startMrag(["--store", store("del-ref"), "delete", "docs/g1/"], { cwd: dir });
+    const cli = startMrag(["--store", store("del-ref"), "delete", "docs/g1/"], {
+      cwd: dir,
+      env: { MRAG_SOURCE_ROOT: dir },
+    });
     expect(await waitForLock(store("del-ref"), cli)).toBe(true);
     const cliTimeline = await commitTimeline(store("del-ref"), cli.result);
     expect((await cli.result).code).toBe(0);
@@ -256,7 +265,10 @@ describe("crash safety of the embedded store (SIGKILL)", () => {
         killed = (await killNow(server.running)).killed && !answered;
         await reply;
       } else {
-        const run = startMrag(["--store", store(name), "delete", "prefix" in selector ? group : exact], { cwd: dir });
+        const run = startMrag(["--store", store(name), "delete", "prefix" in selector ? group : exact], {
+          cwd: dir,
+          env: { MRAG_SOURCE_ROOT: dir },
+        });
         if (await waitForLock(store(name), run)) await runUntil(store(name), run, point, baseVersion);
         const outcome = await killNow(run);
         killed = outcome.killed;
@@ -280,7 +292,7 @@ describe("crash safety of the embedded store (SIGKILL)", () => {
       }
 
       // Deleting again through the tool finishes the job, over the stale lock; nothing else is touched.
-      const { config } = loadConfig({ cwd: dir, env: {}, flags: { store: store(name) } });
+      const { config } = loadConfig({ cwd: dir, env: {}, flags: { store: store(name), "ingest.sourceRoot": dir } });
       const context = createContext(config, { cwd: dir, logger: silentLogger });
       try {
         const outcome = await callTool(deleteSourceTool, context, selector);

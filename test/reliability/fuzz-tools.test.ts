@@ -290,15 +290,18 @@ describe("every tool answers hostile arguments with a result or a typed isError"
     }
   });
 
-  it("answers unknown tool names with isError", async () => {
+  it("answers unknown tool names with a JSON-RPC error -32602 (a protocol error, not a tool result)", async () => {
     await fc.assert(
       fc.asyncProperty(
         hostileString(40).filter((n) => !findTool(n)),
         objectFor({ type: "object", properties: {} }, {}),
         async (name, args) => {
-          const result = await call(name, args);
-          checkAnswer(name, result);
-          expect(result.isError).toBe(true);
+          const error = await call(name, args).then(
+            () => undefined,
+            (e: unknown) => e as { code?: number; message?: string },
+          );
+          expect(error?.code, name).toBe(-32602);
+          expect(error?.message?.match(/MCP error/g), name).toHaveLength(1);
         },
       ),
       fuzzOptions(50),

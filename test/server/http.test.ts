@@ -218,12 +218,13 @@ describe("startHttpServer: stateful sessions with a bearer token", () => {
     expect(forged.status).toBe(403);
     expect(errorMessage(forged.body)).toMatch(/Host/);
 
-    const wrongPort = await rawRequest(handle.port, {
+    // A loopback name on another port (a tunnel or port forward: localhost:8080 -> this port) is accepted.
+    const forwarded = await rawRequest(handle.port, {
       method: "POST",
       headers: { ...MCP_HEADERS, Host: `localhost:${handle.port + 1}` },
       body,
     });
-    expect(wrongPort.status).toBe(403);
+    expect(forwarded.status).toBe(401);
 
     // A loopback name with the server's port passes the guard and reaches auth.
     const localhost = await rawRequest(handle.port, {
@@ -468,10 +469,17 @@ describe("http guards", () => {
 
   it("checks Host against the bound host and allowedHosts", () => {
     const policy = { loopback: true, port: 3000, boundHost: "127.0.0.1", allowedHosts: ["mrag.internal"] };
-    for (const ok of ["localhost", "localhost:3000", "127.0.0.1:3000", "[::1]:3000", "mrag.internal:8443"]) {
+    for (const ok of [
+      "localhost",
+      "localhost:3000",
+      "localhost:8080",
+      "127.0.0.1:3001",
+      "[::1]:3000",
+      "mrag.internal:8443",
+    ]) {
       expect(checkHost(ok, policy)).toBeUndefined();
     }
-    for (const bad of [undefined, "localhost:3001", "evil.example", "127.0.0.2:3000"]) {
+    for (const bad of [undefined, "evil.example", "evil.example:3000", "127.0.0.2:3000"]) {
       expect(checkHost(bad, policy)).toBeTypeOf("string");
     }
     const open = { loopback: false, port: 3000, boundHost: "0.0.0.0", allowedHosts: [] };

@@ -203,7 +203,8 @@ describe("MCP protocol over the SDK client", () => {
     const { structured } = await mcp.ok<ReadOutput>("read", { ids: [hit.id], before: 1, after: 1 });
     expect(structured.truncated).toBe(false);
     expect(structured.chunks.map((c) => c.role)).toEqual(["before", "requested", "after"]);
-    expect(structured.chunks.map((c) => c.position)).toEqual([hit.position - 1, hit.position, hit.position + 1]);
+    const position = structured.chunks[1]?.position ?? -1;
+    expect(structured.chunks.map((c) => c.position)).toEqual([position - 1, position, position + 1]);
     const requested = structured.chunks[1];
     expect(requested?.id).toBe(hit.id);
     expect(requested?.text).toContain("Where does Milvus store data?");
@@ -342,12 +343,15 @@ describe("MCP protocol over the SDK client", () => {
       ],
       ["delete_source", {}, [/source:/, /pass source or prefix/]],
       ["delete_source", { source: "a", prefix: "b" }, [/prefix:/, /not both/]],
-      ["no_such_tool", {}, [/unknown tool "no_such_tool"/, /available tools: search/]],
     ];
     for (const [name, args, patterns] of cases) {
       const message = await mcp.fails(name, args);
       for (const pattern of patterns) expect(message, `${name} ${JSON.stringify(args)}`).toMatch(pattern);
     }
+    // An unknown tool is a protocol error (JSON-RPC -32602), not a tool result.
+    await expect(conn.client.callTool({ name: "no_such_tool", arguments: {} })).rejects.toThrow(
+      /^MCP error -32602: unknown tool "no_such_tool"; available tools: search/,
+    );
     // None of that hurt the server or the store.
     const { structured } = await mcp.ok<SearchOutput>("search", { query: QUESTION, k: 1 });
     expect(structured.hits[0]?.heading).toMatch(/Where does Milvus store data\?$/);
@@ -421,7 +425,11 @@ describe("MCP protocol over the SDK client", () => {
         ["ingest", { paths: ["docs"] }],
         ["delete_source", { source: "docs/product_faq.md" }],
       ] as const) {
-        expect(await roMcp.fails(name, args)).toMatch(/read-only/);
+        // A hidden tool is not offered: a JSON-RPC error (-32602) saying why, not a tool result.
+        await expect(roConn.client.callTool({ name, arguments: args })).rejects.toMatchObject({
+          code: -32602,
+          message: expect.stringMatching(/^MCP error -32602: tool "\w+" is disabled: this server runs read-only/),
+        });
       }
       const { structured } = await roMcp.ok<StatusOutput>("status");
       expect(structured).toMatchObject({ readOnly: true, sources: 4 });

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
 import type { SearchFilter } from "../../store/types.js";
 import type { SearchOutput } from "../../tools/search.js";
+import { DEFAULT_SNIPPET_CHARS } from "../../tools/search.js";
 import { collect, parseNumber, printJson, withContext } from "../shared.js";
 
 interface SearchFlags {
@@ -39,6 +40,9 @@ export function parseFilterFlags(values: readonly string[]): SearchFilter | unde
       continue;
     }
     const eq = value.indexOf("=");
+    if (eq < 0 && FILTER_KEYS[value.trim()]) {
+      throw new UsageError(`--filter "${value}" needs a value: write ${value.trim()}=<value>, e.g. source=docs/`);
+    }
     const key = eq > 0 ? value.slice(0, eq).trim() : "";
     const target = FILTER_KEYS[key];
     if (!target) {
@@ -65,17 +69,17 @@ export function registerSearchCommand(program: Command): void {
       "source=<prefix>, tag=<tag>, type=<file type>, or a JSON object (repeatable)",
       collect,
     )
-    .option("--snippet-chars <n>", "characters of text per hit (0-4000, default 300)", parseNumber)
+    .option("--snippet-chars <n>", `characters of text per hit (0-4000, default ${DEFAULT_SNIPPET_CHARS})`, parseNumber)
     .option("--json", "print the search tool's result as JSON")
     .action(async (query: string, flags: SearchFlags, command: Command) => {
       const output = await withContext(command, {}, async (context) => {
-        const { searchHandler, DEFAULT_SNIPPET_CHARS } = await import("../../tools/search.js");
+        const { searchHandler } = await import("../../tools/search.js");
         const filter = parseFilterFlags(flags.filter ?? []);
         return searchHandler(context, {
           query,
           k: flags.k ?? context.config.search.k,
           mode: flags.mode ?? context.config.search.mode,
-          snippet_chars: flags.snippetChars ?? (flags.json ? DEFAULT_SNIPPET_CHARS : 300),
+          snippet_chars: flags.snippetChars ?? DEFAULT_SNIPPET_CHARS,
           ...(filter ? { filter } : {}),
         });
       });

@@ -10,6 +10,7 @@ interface ServeFlags {
   port?: number;
   stateless?: boolean;
   readOnly?: boolean;
+  toolPrefix?: string;
   allowRoot?: string[];
 }
 
@@ -58,6 +59,7 @@ export function registerServeCommand(program: Command): void {
     .option("--host <host>", "HTTP bind address (default 127.0.0.1; others need MRAG_HTTP_TOKEN) [env MRAG_HTTP_HOST]")
     .option("--port <n>", "HTTP port (default 3000; 0 picks a free one) [env MRAG_HTTP_PORT]", parseNumber)
     .option("--stateless", "HTTP without sessions: every request stands alone [env MRAG_HTTP_STATELESS]")
+    .option("--tool-prefix <prefix>", "prefix every tool name (docs_ -> docs_search) [env MRAG_TOOL_PREFIX]")
     .option("--read-only", "offer only search, read, list_sources and status [env MRAG_READ_ONLY]")
     .option(
       "--allow-root <dir>",
@@ -71,6 +73,7 @@ export function registerServeCommand(program: Command): void {
         "http.port": flags.port,
         "http.stateless": flags.stateless,
         "server.readOnly": flags.readOnly,
+        "server.toolPrefix": flags.toolPrefix,
         "server.allowRoots": flags.allowRoot,
       });
       const { createContext } = await import("../../tools/context.js");

@@ -27,6 +27,8 @@ export interface EmbeddedStoreOptions extends Partial<IndexPolicy> {
    * read, so a long-running server sees each ingest as soon as it commits.
    */
   readConsistencyIntervalSeconds?: number;
+  /** Where "waiting for the write lock" goes (the CLI's stderr logger). */
+  onLockWait?: (message: string) => void;
 }
 
 /**
@@ -93,6 +95,7 @@ export class EmbeddedStore implements Store {
     this.lock = new FileLock(join(location, LOCK_FILE), {
       label: `the store at ${location}`,
       ...(options.lockPollMs !== undefined ? { pollMs: options.lockPollMs } : {}),
+      ...(options.onLockWait ? { onWait: options.onLockWait } : {}),
     });
   }
 

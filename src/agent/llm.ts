@@ -503,5 +503,7 @@ function serveHint(preset: Preset, model: string): string {
       return `start llama-server with that model (or --alias ${model})`;
     case "openrouter":
       return "check the model id on openrouter.ai";
+    case "local":
+      return "pass a .gguf file (--llm-model /path/to/model.gguf)";
   }
 }

@@ -9,6 +9,7 @@ import { registerDeleteCommand } from "./commands/delete.js";
 import { registerEvalCommand } from "./commands/eval.js";
 import { registerIngestCommand } from "./commands/ingest.js";
 import { registerMigrateCommand } from "./commands/migrate.js";
+import { registerModelCommand } from "./commands/model.js";
 import { registerSearchCommand } from "./commands/search.js";
 import { registerServeCommand } from "./commands/serve.js";
 import { registerSourcesCommand } from "./commands/sources.js";
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerAskCommand(program);
   registerEvalCommand(program);
   registerChatCommand(program);
+  registerModelCommand(program);
   registerConfigCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;

@@ -197,7 +197,7 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     path: "llm.local.threads",
     env: "MRAG_LLM_LOCAL_THREADS",
     envType: "number",
-    help: "preset local: CPU threads (0 = node-llama-cpp's choice for this machine)",
+    help: "preset local: CPU threads (0 = one less than the cores, at least 1)",
   },
   {
     path: "llm.local.gpuLayers",

@@ -121,7 +121,9 @@ export const ConfigSchema = z
         local: z
           .object({
             threads: z.number().int().min(0).max(512).default(0),
-            gpuLayers: z.union([z.literal("auto"), z.literal("max"), z.number().int().min(0).max(1000)]).default("auto"),
+            gpuLayers: z
+              .union([z.literal("auto"), z.literal("max"), z.number().int().min(0).max(1000)])
+              .default("auto"),
             contextSize: z.number().int().min(512).max(1_048_576).default(8192),
             maxTokens: positiveInt(131_072).default(2048),
             maxQueue: z.number().int().min(0).max(1000).default(8),

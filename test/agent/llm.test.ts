@@ -233,7 +233,7 @@ describe("createLlmClient: assembling a turn", () => {
 });
 
 describe("createLlmClient: the request sent", () => {
-  const profiles: Array<[PresetName, ServerProfile]> = [
+  const profiles: Array<[Exclude<PresetName, "local">, ServerProfile]> = [
     ["vllm", "vllm"],
     ["ollama", "ollama"],
     ["llamacpp", "llamacpp"],

@@ -11,6 +11,7 @@
  *   template), and the reply is one grammar-constrained tool call (`{"tool", "arguments"}`).
  * - An abort stops the generation at once and frees the model for the next request in the queue.
  */
+import os from "node:os";
 import type { ChatHistoryItem, Llama, LlamaText, Token } from "node-llama-cpp";
 import { LlmError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../log.js";
@@ -64,10 +65,22 @@ const newCallId = () => {
   return `call_local_${Date.now().toString(36)}_${callIds}`;
 };
 
-export function localModelSettings(config: LocalClientConfig, env: NodeJS.ProcessEnv = process.env): LocalModelSettings {
+/**
+ * One core is left to the rest of mrag (embedder, store, tools): llama.cpp's threads wait for each other at
+ * every layer, and a thread that has to share its core with other work slows every token down (measured here:
+ * 2 threads on 2 busy cores made no progress in minutes, 1 thread ran at once).
+ */
+export function defaultThreads(cores = os.availableParallelism()): number {
+  return Math.max(1, Math.min(cores - 1, 16));
+}
+
+export function localModelSettings(
+  config: LocalClientConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): LocalModelSettings {
   return {
     modelPath: resolveLocalModelPath(config.model, env),
-    threads: config.local?.threads ?? 0,
+    threads: config.local?.threads || defaultThreads(),
     gpuLayers: config.local?.gpuLayers ?? "auto",
     contextSize: config.local?.contextSize ?? 8192,
     maxQueue: config.local?.maxQueue ?? 8,
@@ -118,6 +131,20 @@ export function createLocalLlmClient(
       return lastTimings;
     },
   };
+}
+
+/**
+ * The calls a chat-template model may make now: `final_answer` only once the current question has seen a
+ * tool result (the prompt forbids answering from memory; a small model would otherwise answer at once).
+ */
+export function toolsForReply(
+  messages: readonly ChatRequest["messages"][number][],
+  tools: FunctionTool[],
+): FunctionTool[] {
+  const lastUser = messages.map((m) => m.role).lastIndexOf("user");
+  const looked = messages.slice(lastUser + 1).some((m) => m.role === "tool");
+  const others = tools.filter((t) => t.function.name !== "final_answer");
+  return looked || others.length === 0 ? tools : others;
 }
 
 type TurnBody = Pick<AssistantTurn, "content" | "reasoning" | "toolCalls" | "finishReason">;
@@ -227,7 +254,7 @@ class Generation {
       return { content: out.text, reasoning: "", toolCalls: [], finishReason: out.cut ? "length" : "stop" };
     }
     const out = await this.#generate(state.contextText, {
-      schema: replySchema(this.#tools, passages),
+      schema: replySchema(toolsForReply(this.request.messages, this.#tools), passages),
       maxTokens: this.#budget(),
       stops,
       onText: (text) => {

@@ -88,11 +88,17 @@ export function callAsReply(name: string, args: string): string {
   return JSON.stringify({ tool: name, arguments: value });
 }
 
+/** A tool's signature in one line: `search(query, topK?)`. The grammar enforces the full schema. */
+function signature(tool: FunctionTool): string {
+  const params = tool.function.parameters as { properties?: Record<string, unknown>; required?: unknown };
+  const required = new Set(Array.isArray(params.required) ? params.required : []);
+  const names = Object.keys(params.properties ?? {}).map((k) => (required.has(k) ? k : `${k}?`));
+  return `${tool.function.name}(${names.join(", ")})`;
+}
+
 /** The tool list and the reply format, appended to the system prompt for chat-template models. */
 export function toolsPrompt(tools: readonly FunctionTool[]): string {
-  const lines = tools.map(
-    (t) => `- ${t.function.name}: ${t.function.description}\n  arguments: ${JSON.stringify(t.function.parameters)}`,
-  );
+  const lines = tools.map((t) => `- ${signature(t)}: ${t.function.description.split("\n")[0]}`);
   return [
     "",
     "# Tools",

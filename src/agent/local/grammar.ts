@@ -4,7 +4,8 @@
  * Where the grammar is used, and where the model is free:
  * - Chat-template models (every GGUF but gpt-oss): the whole reply is one JSON object
  *   `{"tool": NAME, "arguments": {...}}` (see {@link replySchema}): the model chooses the tool and writes the
- *   argument values, nothing else. The answer is the `final_answer` tool, so it is always schema-valid JSON.
+ *   argument values, nothing else. The answer is the `final_answer` tool, so it is always schema-valid JSON;
+ *   it is admitted only after the question has seen a tool result (`toolsForReply` in client.ts).
  * - gpt-oss (Harmony): the reasoning (`analysis`) and the choice of channel and tool are free; the arguments of a
  *   call (`commentary to=functions.NAME <|constrain|>json`) follow that tool's schema.
  * - In `final_answer`, a citation can only name a passage that was retrieved in this conversation, with its
@@ -67,7 +68,8 @@ export function toGrammarSchema(schema: unknown): JsonSchema {
     }
     case "string":
       out.type = "string";
-      for (const key of ["minLength", "maxLength"] as const) if (typeof schema[key] === "number") out[key] = schema[key];
+      for (const key of ["minLength", "maxLength"] as const)
+        if (typeof schema[key] === "number") out[key] = schema[key];
       return out;
     case "number":
     case "integer":

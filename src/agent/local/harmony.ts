@@ -121,9 +121,12 @@ export function renderHarmony(
       const calls = m.tool_calls ?? [];
       const reasoning = m.reasoning ?? m.reasoning_content ?? "";
       // Reasoning survives only with the calls it led to; a final answer's reasoning is dropped (format.md).
-      if (calls.length > 0 && reasoning !== "") pieces.push(...message("assistant<|channel|>analysis", reasoning, "<|end|>"));
+      if (calls.length > 0 && reasoning !== "")
+        pieces.push(...message("assistant<|channel|>analysis", reasoning, "<|end|>"));
       if (m.content && m.content.trim() !== "") {
-        pieces.push(...message(`assistant<|channel|>${calls.length > 0 ? "commentary" : "final"}`, m.content, "<|end|>"));
+        pieces.push(
+          ...message(`assistant<|channel|>${calls.length > 0 ? "commentary" : "final"}`, m.content, "<|end|>"),
+        );
       }
       for (const c of calls) {
         names.set(c.id, c.function.name);

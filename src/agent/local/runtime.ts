@@ -17,7 +17,6 @@ type NodeLlamaCpp = typeof import("node-llama-cpp");
 
 export interface LocalModelSettings {
   modelPath: string;
-  /** 0: node-llama-cpp's choice. */
   threads: number;
   gpuLayers: "auto" | "max" | number;
   contextSize: number;
@@ -49,7 +48,9 @@ export const INSTALL_HINT =
 let library: Promise<NodeLlamaCpp> | undefined;
 
 /** node-llama-cpp, imported on first use, with a one-line message saying how to add it when it is missing. */
-export function loadNodeLlamaCpp(importer: () => Promise<NodeLlamaCpp> = () => import("node-llama-cpp")): Promise<NodeLlamaCpp> {
+export function loadNodeLlamaCpp(
+  importer: () => Promise<NodeLlamaCpp> = () => import("node-llama-cpp"),
+): Promise<NodeLlamaCpp> {
   library ??= importer().catch((error: unknown) => {
     library = undefined;
     const code = (error as { code?: unknown }).code;
@@ -207,7 +208,7 @@ async function load(settings: LocalModelSettings, logger: Logger): Promise<Local
   const context = await model.createContext({
     contextSize: settings.contextSize,
     sequences: 1,
-    ...(settings.threads > 0 ? { threads: settings.threads } : {}),
+    threads: settings.threads,
   });
   const completion = new lib.LlamaCompletion({ contextSequence: context.getSequence() });
   const architecture = String(model.fileInfo.metadata.general.architecture);

@@ -135,7 +135,7 @@ describe("grammar schemas", () => {
     expect(toGrammarSchema(SEARCH.function.parameters)).toEqual({
       type: "object",
       properties: {
-        query: { type: "string", description: "What to look for", minLength: 1 },
+        query: { type: "string", description: "What to look for", minLength: 1, maxLength: 300 },
         topK: { type: "integer" },
         mode: { enum: ["hybrid", "dense", "keyword"] },
       },
@@ -143,10 +143,10 @@ describe("grammar schemas", () => {
       additionalProperties: false,
     });
     expect(toGrammarSchema({ anyOf: [{ type: "string" }, { type: "null" }] })).toEqual({
-      oneOf: [{ type: "string" }, { type: "null" }],
+      oneOf: [{ type: "string", maxLength: 300 }, { type: "null" }],
     });
     expect(toGrammarSchema({ type: ["string", "number"] })).toEqual({
-      oneOf: [{ type: "string" }, { type: "number" }],
+      oneOf: [{ type: "string", maxLength: 300 }, { type: "number" }],
     });
   });
 

@@ -22,6 +22,9 @@ export type JsonSchema = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/** Longest string argument the grammar admits (a query, an id); the answer text gets {@link MAX_ANSWER_CHARS}. */
+export const MAX_STRING_CHARS = 300;
+export const MAX_ANSWER_CHARS = 1500;
 /** Citations one answer may carry under the grammar. */
 export const MAX_CITATIONS = 4;
 
@@ -68,8 +71,12 @@ export function toGrammarSchema(schema: unknown): JsonSchema {
     }
     case "string":
       out.type = "string";
-      for (const key of ["minLength", "maxLength"] as const)
-        if (typeof schema[key] === "number") out[key] = schema[key];
+      if (typeof schema.minLength === "number") out.minLength = schema.minLength;
+      // A small model can loop inside a string until the token budget is gone; a bound makes it close the JSON.
+      out.maxLength = Math.min(
+        typeof schema.maxLength === "number" ? schema.maxLength : MAX_STRING_CHARS,
+        MAX_STRING_CHARS,
+      );
       return out;
     case "number":
     case "integer":
@@ -90,6 +97,7 @@ export function toGrammarSchema(schema: unknown): JsonSchema {
 export function answerSchemaFor(parameters: JsonSchema, passages: readonly QuotablePassage[]): JsonSchema {
   const schema = toGrammarSchema(parameters);
   const properties = isObject(schema.properties) ? { ...schema.properties } : {};
+  if (isObject(properties.answer)) properties.answer = { ...properties.answer, maxLength: MAX_ANSWER_CHARS };
   const citable = passages.filter((p) => p.quotes.length > 0);
   properties.citations =
     citable.length === 0

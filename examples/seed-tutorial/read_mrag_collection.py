@@ -23,14 +23,31 @@ from seed_tutorial import QUESTION, mrag_embed
 CHUNK_FIELDS = ["id", "source", "heading_path", "position", "line_start", "line_end", "text"]
 
 
+def visible(properties: dict[str, Any]) -> str:
+    """The filter mrag's own reads apply: committed, not hidden generations (docs/milvus.md, consistency)."""
+    raw = properties.get("mrag.generations")
+    if raw is None:  # a collection from before generations: every row is current
+        return ""
+    state = json.loads(raw)
+    hidden = sorted({h["generation"] for h in state["hidden"]})
+    expr = f"generation <= {state['committed']}"
+    return f"{expr} and generation not in {hidden}" if hidden else expr
+
+
+def both(a: str, b: str) -> str:
+    return f"({a}) and ({b})" if a and b else a or b
+
+
 def run(uri: str, collection: str, source: str, question: str, mrag: list[str], token: str | None) -> dict[str, Any]:
     client = MilvusClient(uri=uri, token=token or "")
     # mrag maps "-" in its collection names to "_" in Milvus.
     name = collection.replace("-", "_")
     properties = client.describe_collection(name).get("properties", {})
-    rows = client.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"]
+    current = visible(properties)
+    rows = client.query(name, filter=current, output_fields=["count(*)"])[0]["count(*)"]
 
-    chunks = client.query(name, filter=f"source == {json.dumps(source)}", output_fields=CHUNK_FIELDS)
+    by_source = both(f"source == {json.dumps(source)}", current)
+    chunks = client.query(name, filter=by_source, output_fields=CHUNK_FIELDS)
     chunks.sort(key=lambda c: c["position"])
 
     query = mrag_embed(mrag, [question], query=True)
@@ -45,7 +62,8 @@ def run(uri: str, collection: str, source: str, question: str, mrag: list[str], 
         anns_field="dense",
         limit=3,
         search_params={"metric_type": "COSINE", "params": {}},
-        output_fields=["source", "heading_path", "text"],
+        filter=current,
+        output_fields=["id", "source", "heading_path", "text"],
     )
     client.close()
     return {
@@ -57,7 +75,8 @@ def run(uri: str, collection: str, source: str, question: str, mrag: list[str], 
         "question": question,
         "hits": [
             {
-                "id": h["id"],
+                # The primary key is mrag's row key (`<chunk id>@<generation>`); the chunk id is a field.
+                "id": h["entity"]["id"],
                 "distance": h["distance"],
                 "source": h["entity"]["source"],
                 "heading_path": list(h["entity"]["heading_path"]),

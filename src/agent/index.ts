@@ -24,8 +24,16 @@ export interface Agent {
   close(): Promise<void>;
 }
 
+/** The HTTP client for a server preset; for `local`, the in-process model (node-llama-cpp, loaded on demand). */
+async function configuredLlm(context: MragContext): Promise<LlmClient> {
+  const config = context.config.llm;
+  if (config.preset !== "local") return createLlmClient(config);
+  const { createLocalLlmClient } = await import("./local/client.js");
+  return createLocalLlmClient(config, { logger: context.logger });
+}
+
 export async function createAgent(context: MragContext, overrides: { llm?: LlmClient } = {}): Promise<Agent> {
-  const llm = overrides.llm ?? createLlmClient(context.config.llm);
+  const llm = overrides.llm ?? (await configuredLlm(context));
   const host = await createToolHost(context, { servers: context.config.agent.mcpServers, logger: context.logger });
   const limits = (maxSteps?: number): AgentLimits => ({
     maxSteps: maxSteps ?? context.config.agent.maxSteps,

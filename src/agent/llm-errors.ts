@@ -126,6 +126,8 @@ export function contextHint(preset: Preset): string {
       return "raise the model's context length in LM Studio";
     case "openrouter":
       return "pick a model with a longer context";
+    case "local":
+      return "raise llm.local.contextSize";
   }
 }
 
@@ -142,5 +144,7 @@ export function serveHint(preset: Preset, model: string): string {
       return `start llama-server with that model (or --alias ${model})`;
     case "openrouter":
       return "check the model id on openrouter.ai";
+    case "local":
+      return "pass a .gguf file (--llm-model /path/to/model.gguf)";
   }
 }

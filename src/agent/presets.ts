@@ -87,6 +87,21 @@ export const PRESETS: Record<PresetName, Preset> = {
     // GUIDE §1 rules: "Expect one tool call per turn"; the provider behind OpenRouter varies.
     parallelToolCalls: false,
   },
+  local: {
+    name: "local",
+    label: "local model (node-llama-cpp)",
+    // No server: the model runs in this process (src/agent/local/). `baseUrl` is unused.
+    baseUrl: "in-process",
+    // A name `mrag model pull` knows (its cached file) or a path to a .gguf file.
+    model: "gpt-oss-20b",
+    // The local client renders the conversation itself; it reads the reasoning back from `reasoning`.
+    sendReasoningAs: "reasoning",
+    // Every reply is grammar-constrained, including the answer through `final_answer`.
+    effortFields: () => ({}),
+    trustsJsonSchema: false,
+    // One call per turn: the grammar admits exactly one.
+    parallelToolCalls: false,
+  },
 };
 
 /** The `llm` config fields that pick the server (a subset of `MragConfig["llm"]`). */

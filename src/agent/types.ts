@@ -7,7 +7,7 @@
 export const EFFORTS = ["low", "medium", "high"] as const;
 export type Effort = (typeof EFFORTS)[number];
 
-export const PRESET_NAMES = ["vllm", "ollama", "lmstudio", "llamacpp", "openrouter"] as const;
+export const PRESET_NAMES = ["vllm", "ollama", "lmstudio", "llamacpp", "openrouter", "local"] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 /** What differs between OpenAI-compatible servers serving gpt-oss (see ../shared/GUIDE.md §1). */

@@ -12,6 +12,7 @@ import { registerEvalCommand } from "./commands/eval.js";
 import { registerIngestCommand } from "./commands/ingest.js";
 import { registerMcpConfigCommand } from "./commands/mcp-config.js";
 import { registerMigrateCommand } from "./commands/migrate.js";
+import { registerModelCommand } from "./commands/model.js";
 import { registerSearchCommand } from "./commands/search.js";
 import { registerServeCommand } from "./commands/serve.js";
 import { registerSourcesCommand } from "./commands/sources.js";
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerAskCommand(program);
   registerEvalCommand(program);
   registerChatCommand(program);
+  registerModelCommand(program);
   registerConfigCommand(program);
   registerMcpConfigCommand(program);
   registerDoctorCommand(program);

@@ -188,7 +188,7 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     path: "llm.preset",
     env: "MRAG_LLM_PRESET",
     envType: "string",
-    help: "OpenAI-compatible server kind: vllm | ollama | lmstudio | llamacpp | openrouter (default ollama)",
+    help: "OpenAI-compatible server kind: vllm | ollama | lmstudio | llamacpp | openrouter, or local (a GGUF in-process) (default ollama)",
   },
   {
     path: "llm.baseUrl",
@@ -211,6 +211,43 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     help: "retries with backoff on HTTP 5xx, dropped connections and cut-off streams",
   },
   { path: "llm.effort", env: "MRAG_LLM_EFFORT", envType: "string", help: "reasoning effort: low | medium | high" },
+  {
+    path: "llm.local.threads",
+    env: "MRAG_LLM_LOCAL_THREADS",
+    envType: "number",
+    help: "preset local: CPU threads (0 = one less than the cores, at least 1)",
+  },
+  {
+    path: "llm.local.gpuLayers",
+    env: "MRAG_LLM_LOCAL_GPU_LAYERS",
+    envType: "json",
+    help: 'preset local: layers offloaded to the GPU: "auto" | "max" | a number (0 = CPU only)',
+  },
+  {
+    path: "llm.local.contextSize",
+    env: "MRAG_LLM_LOCAL_CONTEXT_SIZE",
+    envType: "number",
+    help: "preset local: context window in tokens (memory grows with it)",
+  },
+  {
+    path: "llm.local.maxTokens",
+    env: "MRAG_LLM_LOCAL_MAX_TOKENS",
+    envType: "number",
+    help: "preset local: tokens generated per model turn at most",
+  },
+  {
+    path: "llm.local.maxQueue",
+    env: "MRAG_LLM_LOCAL_MAX_QUEUE",
+    envType: "number",
+    help: "preset local: requests that may wait for the one loaded model; more are refused as busy",
+  },
+  {
+    path: "llm.local.temperature",
+    env: "MRAG_LLM_LOCAL_TEMPERATURE",
+    envType: "number",
+    help: "preset local: sampling temperature (default 1.0 for gpt-oss, 0 = greedy for other models)",
+  },
+  { path: "llm.local.seed", env: "MRAG_LLM_LOCAL_SEED", envType: "number", help: "preset local: sampling seed" },
   { path: "agent.maxSteps", env: "MRAG_AGENT_MAX_STEPS", envType: "number", help: "model turns per question" },
   {
     path: "agent.maxToolCalls",

@@ -117,13 +117,28 @@ export const ConfigSchema = z
       .prefault({}),
     llm: z
       .object({
-        preset: z.enum(["vllm", "ollama", "lmstudio", "llamacpp", "openrouter"]).optional(),
+        preset: z.enum(["vllm", "ollama", "lmstudio", "llamacpp", "openrouter", "local"]).optional(),
         baseUrl: z.url().optional(),
         model: z.string().min(1).optional(),
         apiKey: z.string().optional(),
         timeoutMs: positiveInt(3_600_000).default(120_000),
         maxRetries: z.number().int().min(0).max(10).default(2),
         effort: z.enum(["low", "medium", "high"]).default("medium"),
+        // preset `local`: a GGUF file run in-process by node-llama-cpp (src/agent/local/).
+        local: z
+          .object({
+            threads: z.number().int().min(0).max(512).default(0),
+            gpuLayers: z
+              .union([z.literal("auto"), z.literal("max"), z.number().int().min(0).max(1000)])
+              .default("auto"),
+            contextSize: z.number().int().min(512).max(1_048_576).default(8192),
+            maxTokens: positiveInt(131_072).default(2048),
+            maxQueue: z.number().int().min(0).max(1000).default(8),
+            temperature: z.number().min(0).max(2).optional(),
+            seed: z.number().int().min(0).optional(),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

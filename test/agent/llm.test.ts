@@ -233,7 +233,7 @@ describe("createLlmClient: assembling a turn", () => {
 });
 
 describe("createLlmClient: the request sent", () => {
-  const profiles: Array<[PresetName, ServerProfile]> = [
+  const profiles: Array<[Exclude<PresetName, "local">, ServerProfile]> = [
     ["vllm", "vllm"],
     ["ollama", "ollama"],
     ["llamacpp", "llamacpp"],
@@ -516,6 +516,7 @@ describe("resolveLlmSettings", () => {
       ["lmstudio", "http://localhost:1234/v1", "openai/gpt-oss-20b", "reasoning", false],
       ["llamacpp", "http://localhost:8080/v1", "gpt-oss-20b", undefined, false],
       ["openrouter", "https://openrouter.ai/api/v1", "openai/gpt-oss-20b", "reasoning", true],
+      ["local", "in-process", "gpt-oss-20b", "reasoning", false],
     ]);
     expect(
       Object.values(PRESETS)

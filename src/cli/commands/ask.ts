@@ -29,9 +29,9 @@ export function llmFlagOverrides(flags: AskFlags): Record<string, unknown> {
 export function addLlmOptions(command: Command): Command {
   return command
     .option("--effort <level>", "reasoning effort: low | medium | high [env MRAG_LLM_EFFORT]")
-    .option("--llm-preset <name>", "vllm | ollama | lmstudio | llamacpp | openrouter [env MRAG_LLM_PRESET]")
+    .option("--llm-preset <name>", "vllm | ollama | lmstudio | llamacpp | openrouter | local [env MRAG_LLM_PRESET]")
     .option("--llm-base-url <url>", "OpenAI-compatible endpoint [env MRAG_LLM_BASE_URL]")
-    .option("--llm-model <name>", "model name [env MRAG_LLM_MODEL]")
+    .option("--llm-model <name>", "model name; for local a .gguf path or a pulled model [env MRAG_LLM_MODEL]")
     .option("--max-steps <n>", "model turns per question (default 8) [env MRAG_AGENT_MAX_STEPS]", parseNumber);
 }
 

@@ -206,12 +206,13 @@ suite("Milvus store adapter (Milvus Lite)", () => {
     const v1 = makeSource("a.md", 3, DIM, { version: "v1" });
     await c.replaceSources([{ source: "a.md", chunks: v1 }]);
     const v2 = makeSource("a.md", 6, DIM, { version: "v2" });
-    s.failNext("Delete", { code: 13, message: "injected: segment flush failed" }, 1);
+    s.failNext("Upsert", { code: 13, message: "injected: segment flush failed" }, 1);
     const error = await c.replaceSources([{ source: "a.md", chunks: v2 }]).catch((e: unknown) => e as Error);
     expect(error).toBeInstanceOf(StoreError);
-    expect((error as Error).message).toMatch(/failed while deleting chunks.*segment flush failed/);
-    // The new version was written, the old ids not yet deleted: reported as incomplete, so sync redoes it.
-    expect((await c.listSources())[0]).toMatchObject({ source: "a.md", sourceHash: "" });
+    expect((error as Error).message).toMatch(/failed while upserting chunks.*segment flush failed/);
+    // Nothing of the failed write was committed (generations): readers still see version 1, whole.
+    expect((await c.listSources())[0]).toMatchObject({ source: "a.md", chunks: 3, sourceHash: v1[0]!.sourceHash });
+    expect((await c.getSource("a.md")).map((x) => x.id)).toEqual(v1.map((x) => x.id));
     await c.replaceSources([{ source: "a.md", chunks: v2 }]);
     expect((await c.listSources())[0]).toMatchObject({ source: "a.md", chunks: 6, sourceHash: v2[0]!.sourceHash });
     await store.close();

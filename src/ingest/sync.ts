@@ -287,6 +287,9 @@ export async function ingestSources(
   if (summary.chunksWritten > 0 || summary.removed.length > 0) {
     progress({ phase: "index", done, total });
     await collection.optimize();
+  } else {
+    // Nothing changed, but a killed ingest before this one may have left rows behind (Milvus generations).
+    await collection.cleanup?.();
   }
   summary.durationMs = Date.now() - started;
   progress({ phase: "done", done, total });

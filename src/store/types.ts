@@ -141,6 +141,11 @@ export interface Collection {
   search(request: SearchRequest): Promise<SearchHit[]>;
   /** Build or refresh indexes (full text always; vector once the collection is large enough). */
   optimize(): Promise<void>;
+  /**
+   * Remove what interrupted writes left behind (rows no reader sees). Stores whose writes leave nothing behind
+   * (the embedded store commits atomically) do not implement it. Cheap when there is nothing to remove.
+   */
+  cleanup?(): Promise<void>;
 }
 
 export interface OpenCollectionOptions {

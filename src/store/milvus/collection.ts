@@ -734,6 +734,14 @@ export class MilvusCollection implements Collection {
     });
   }
 
+  /** Remove what killed writers left: uncommitted rows and hidden generations past their grace. */
+  async cleanup(): Promise<void> {
+    if (!this.layout.generations) return;
+    await this.ctx.withWriteLock(async () => {
+      await this.purge((await this.readState())!);
+    });
+  }
+
   /**
    * Remove the rows this process hid once their grace has passed (waiting for it: at most HIDDEN_GRACE_MS),
    * then flush: Milvus builds indexes itself; flushing seals growing segments so they get indexed sooner.

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createHfEmbedder } from "../../src/embed/hf.js";
 import { pythonEnv } from "../helpers/milvus-lite.js";
 
@@ -23,7 +23,20 @@ const PUBLISHED = [0.0677, 0.0635, 0.0487, 0.0793, 0.0374];
 
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
 
+/**
+ * `npm test` alone must pass on a fresh checkout: when the folder is missing (and no other folder was named),
+ * prepare it here, as the Milvus tests create their Python env (CI prepares it before, timed, in .ci/run).
+ */
+function prepareWhenMissing(): void {
+  if (process.env.MRAG_TEST_MINILM_DIR || existsSync(path.join(folder, "onnx/model_quantized.onnx"))) return;
+  const script = path.join(repo, "dist/scripts/model/prepare-minilm.js");
+  if (!existsSync(script)) return; // the "is prepared" test below says how to make it
+  execFileSync(process.execPath, [script], { stdio: ["ignore", "inherit", "inherit"], timeout: 600_000 });
+}
+
 describe("hf: all-MiniLM-L6-v2 (real transformer, int8 weights, local folder)", () => {
+  beforeAll(prepareWhenMissing, 600_000);
+
   it("is prepared", () => {
     for (const file of ["onnx/model_quantized.onnx", "model.safetensors", "tokenizer.json"]) {
       expect(existsSync(path.join(folder, file)), `no ${file} in ${folder}; run \`${PREPARE}\``).toBe(true);

@@ -41,7 +41,14 @@ suite("mrag on Milvus (built CLI, Milvus Lite)", () => {
   it(
     "ingest, re-ingest, search in every mode with filters, sources, stats and delete work through MILVUS_URI",
     async () => {
-      const env = { MILVUS_URI: lite.server().uri, MRAG_MILVUS_DATABASE: await database(), MILVUS_TOKEN: "" };
+      // Source ids relative to the project, as a team sharing one Milvus sets it (on Milvus they default to
+      // absolute paths: src/tools/source-root.ts).
+      const env = {
+        MILVUS_URI: lite.server().uri,
+        MRAG_MILVUS_DATABASE: await database(),
+        MILVUS_TOKEN: "",
+        MRAG_SOURCE_ROOT: ws.dir,
+      };
       const run = (...args: string[]) => runMrag(args, { cwd: ws.dir, env });
       const first = await run("ingest", "docs", "--tag", "faq", "--json");
       expect(first.code, first.stderr).toBe(0);

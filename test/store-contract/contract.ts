@@ -118,6 +118,17 @@ export function runStoreContract(
         }
       });
 
+      it("two opens of one collection at the same moment both stay usable", async () => {
+        // A server warms up its collection while its first ingest opens it for writing.
+        await (await open(true)).replaceSources([{ source: "x.md", chunks: makeSource("x.md", 2, DIM) }]);
+        const [reader, other] = await Promise.all([open(false), open(false)]);
+        const writer = await open(true);
+        expect((await other.listSources()).map((s) => s.source)).toEqual(["x.md"]);
+        await writer.replaceSources([{ source: "y.md", chunks: makeSource("y.md", 3, DIM) }]);
+        expect((await reader.listSources()).map((s) => s.source)).toEqual(["x.md", "y.md"]);
+        expect((await writer.listSources()).map((s) => s.source)).toEqual(["x.md", "y.md"]);
+      });
+
       it("collections are independent", async () => {
         const a = await open(true, "alpha");
         const b = await open(true, "beta", "test:other@1", 16);

@@ -233,6 +233,18 @@ export class EmbeddedStore implements Store {
   }
 
   private remember(meta: CollectionMeta, table: Table): EmbeddedCollection {
+    // Two opens of one collection can race (a server's warm-up and its first ingest): the first one to finish
+    // is kept, so nobody is handed a collection whose table the other just closed.
+    const cached = this.collections.get(meta.name);
+    if (
+      cached &&
+      cached.meta.modelId === meta.modelId &&
+      cached.meta.dimension === meta.dimension &&
+      cached.meta.createdAt === meta.createdAt
+    ) {
+      table.close();
+      return cached;
+    }
     const collection = new EmbeddedCollection(meta, table, {
       location: this.location,
       policy: this.policy,

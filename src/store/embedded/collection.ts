@@ -22,7 +22,8 @@ import {
   validateSearchRequest,
 } from "../validate.js";
 import { compileSearchFilter, eq, inList, startsWith } from "./filter.js";
-import { type Candidate, hybridRank, TitleCache } from "./hybrid.js";
+import { byCandidate, type Candidate, hybridRank, type RowMap, TitleCache } from "./hybrid.js";
+import { SnapshotSearch } from "./memory-search.js";
 import { CHUNK_COLUMNS, chunksToArrow, numberColumn, rowToChunk, stringColumn, stringListColumn } from "./schema.js";
 
 /** When and how indexes are built; the defaults are justified by bench/store-vector-index.ts. */
@@ -112,21 +113,23 @@ interface ArrowResult {
 }
 
 /**
- * One branch's rows as candidates, best first (score, then id: unindexed rows come back unsorted), each able
- * to build its row on demand. `toScore` turns the branch's raw column (distance or BM25) into higher-is-better.
+ * One branch's rows as candidates, best first (score, then id: unindexed rows come back unsorted), with each
+ * row reachable by id. `toScore` turns the branch's raw column (distance or BM25) into higher-is-better.
  */
-function rankCandidates(table: ArrowResult, scoreColumn: string, toScore: (raw: number) => number): Candidate[] {
+function rankCandidates(
+  table: ArrowResult,
+  scoreColumn: string,
+  toScore: (raw: number) => number,
+  rows: Map<string, () => Record<string, unknown>>,
+): Candidate[] {
   const ids = stringColumn(table as Parameters<typeof stringColumn>[0], "id");
-  const sources = stringColumn(table as Parameters<typeof stringColumn>[0], "source");
   const raw = numberColumn(table as Parameters<typeof numberColumn>[0], scoreColumn);
   return ids
-    .map((id, i) => ({
-      id,
-      source: sources[i] ?? "",
-      score: toScore(raw[i] ?? Number.NaN),
-      row: () => table.get(i) as Record<string, unknown>,
-    }))
-    .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    .map((id, i) => {
+      if (!rows.has(id)) rows.set(id, () => table.get(i) as Record<string, unknown>);
+      return { id, score: toScore(raw[i] ?? Number.NaN) };
+    })
+    .sort(byCandidate);
 }
 
 function byScoreThenId(a: SearchHit, b: SearchHit): number {
@@ -138,12 +141,25 @@ export class EmbeddedCollection implements Collection {
   private readonly table: Table;
   private readonly ctx: CollectionContext;
   private readonly titles: TitleCache;
+  /** Unfiltered dense and hybrid searches scan vectors held in memory (memory-search.ts). */
+  private readonly memory: SnapshotSearch;
 
   constructor(meta: CollectionMeta, table: Table, ctx: CollectionContext) {
     this.meta = meta;
     this.table = table;
     this.ctx = ctx;
     this.titles = new TitleCache(table);
+    this.memory = new SnapshotSearch(table, meta.dimension, this.titles);
+  }
+
+  /** Load the in-memory search snapshot of the current version and wait for it (warm-up, benchmarks). */
+  prepareSearch(): Promise<boolean> {
+    return this.guard("loading vectors for search", () => this.memory.prepare());
+  }
+
+  /** Drop what searches hold in memory (the store calls this when it closes the table). */
+  releaseMemory(): void {
+    this.memory.close();
   }
 
   /** The LanceDB table, for the store (closing) and tests. */
@@ -373,9 +389,20 @@ export class EmbeddedCollection implements Collection {
     const valid = validateSearchRequest(request, this.meta.dimension, this.meta.name);
     const where = compileSearchFilter(valid.filter);
     return this.guard(`${valid.mode} search`, async () => {
-      if (valid.mode === "dense") return this.dense(valid, valid.k, where);
       if (valid.mode === "keyword") return this.keyword(valid, valid.k, where);
       const depth = hybridCandidates(valid.k);
+      if (where === undefined) {
+        const hits =
+          valid.mode === "dense"
+            ? await this.memory.dense(valid.vector!, valid.k)
+            : await this.memory.hybrid(valid.vector!, valid.text!, {
+                k: valid.k,
+                depth,
+                denseWeight: valid.denseWeight ?? DEFAULT_DENSE_WEIGHT,
+              });
+        if (hits) return hits;
+      }
+      if (valid.mode === "dense") return this.dense(valid, valid.k, where);
       const [dense, keyword, version] = await this.consistentRead(async () => {
         const [d, kw, v] = await Promise.all([
           this.denseQuery(valid, depth, where).toArrow(),
@@ -386,13 +413,22 @@ export class EmbeddedCollection implements Collection {
       });
       // Rank on ids and scores read from the Arrow columns; only the k winners become chunks (building a
       // JS object per candidate cost more than the fusion itself).
+      const lazyRows = new Map<string, () => Record<string, unknown>>();
       return hybridRank(
-        rankCandidates(dense, "_distance", (d) => 1 - d),
-        rankCandidates(keyword, "_score", (s) => s),
+        rankCandidates(dense, "_distance", (d) => 1 - d, lazyRows),
+        rankCandidates(keyword, "_score", (s) => s, lazyRows),
         {
           k: valid.k,
           denseWeight: valid.denseWeight ?? DEFAULT_DENSE_WEIGHT,
           dictionary: await this.titles.get(version),
+          rows: (ids) => {
+            const rows: RowMap = new Map();
+            for (const id of ids) {
+              const row = lazyRows.get(id);
+              if (row) rows.set(id, row());
+            }
+            return rows;
+          },
           fetch: (ids) => this.fetchRows(ids, where),
         },
       );

@@ -268,6 +268,7 @@ export class EmbeddedStore implements Store {
     const old = this.collections.get(name);
     if (old) {
       this.collections.delete(name);
+      old.releaseMemory();
       old.lanceTable.close();
     }
   }

@@ -1,0 +1,228 @@
+import type { Table } from "@lancedb/lancedb";
+import type { SearchHit } from "../types.js";
+import { DenseSnapshot, dot, FLOAT_COPY_MAX_BYTES, type Shortlist } from "./dense-snapshot.js";
+import { inList } from "./filter.js";
+import { byCandidate, type Candidate, hybridRank, type RowMap, type TitleCache } from "./hybrid.js";
+import { CHUNK_COLUMNS, numberColumn, rowToChunk, stringColumn } from "./schema.js";
+
+/**
+ * Up to this many rows the first search of a process loads the snapshot and waits for it (about 0.1 s per
+ * 10k rows); above it the snapshot loads in the background while searches take the LanceDB path.
+ */
+export const SNAPSHOT_SYNC_MAX_ROWS = 50_000;
+const VECTOR_COLUMN = "vector";
+const FTS_COLUMN = "search_text";
+
+/** Extra int8 candidates re-scored exactly: the int8 ranking is off by at most a few places (measured). */
+function shortlistSize(limit: number): number {
+  return limit + Math.max(16, limit >> 1);
+}
+
+interface ArrowLike {
+  getChild(name: string): unknown;
+  readonly numRows: number;
+}
+
+/**
+ * The per-process in-memory dense search of one collection: a DenseSnapshot of the current table version,
+ * loaded on first use and again after the version moves (the old one is dropped at once). Searches on a
+ * version whose snapshot is not loaded get undefined and take the LanceDB path, so a search never mixes
+ * versions and never waits for a large load.
+ */
+export class SnapshotSearch {
+  private snapshot: DenseSnapshot | undefined;
+  private loading: { version: number; promise: Promise<DenseSnapshot | undefined> } | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly table: Table,
+    private readonly dimension: number,
+    private readonly titles: TitleCache,
+    /** Above this many bytes of float vectors, exact re-scoring reads the shortlist's vectors from the table. */
+    private readonly floatCopyMaxBytes: number = FLOAT_COPY_MAX_BYTES,
+  ) {}
+
+  /** The snapshot of `version`, loading it (and waiting only for small collections) when missing. */
+  private async forVersion(version: number): Promise<DenseSnapshot | undefined> {
+    if (this.snapshot?.version === version) return this.snapshot;
+    this.snapshot = undefined;
+    if (this.loading?.version !== version) {
+      const promise = this.load(version);
+      this.loading = { version, promise };
+      const rows = await this.table.countRows();
+      if (rows <= SNAPSHOT_SYNC_MAX_ROWS) return promise;
+      return undefined;
+    }
+    return undefined;
+  }
+
+  private async load(version: number): Promise<DenseSnapshot | undefined> {
+    try {
+      const snapshot = await DenseSnapshot.load(this.table, this.dimension, this.floatCopyMaxBytes);
+      if (!this.closed && snapshot && snapshot.version === version) this.snapshot = snapshot;
+      return this.snapshot?.version === version ? this.snapshot : undefined;
+    } catch {
+      // The table moved or closed under the load; searches keep the LanceDB path and the next one retries.
+      return undefined;
+    } finally {
+      if (this.loading?.version === version) this.loading = undefined;
+    }
+  }
+
+  /** Load the snapshot of the current version and wait for it (warm-up, benchmarks). */
+  async prepare(): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const version = await this.table.version();
+      if (this.snapshot?.version === version) return true;
+      const pending = this.loading?.version === version ? this.loading.promise : undefined;
+      if (!pending) this.snapshot = undefined;
+      const promise = pending ?? this.load(version);
+      if (!pending) this.loading = { version, promise };
+      if (await promise) return true;
+    }
+    return false;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.snapshot = undefined;
+  }
+
+  /**
+   * Dense top `k` from the snapshot of the current version, or undefined when there is none (yet) or a commit
+   * landed while it ran: then the caller takes the LanceDB path.
+   */
+  dense(vector: Float32Array, k: number): Promise<SearchHit[] | undefined> {
+    return this.onOneVersion(async (snapshot) => {
+      const list = snapshot.shortlist(vector, shortlistSize(k));
+      const floats = snapshot.floats !== undefined;
+      const fetched = floats ? undefined : await this.take(snapshot, list.rows, [...CHUNK_COLUMNS, VECTOR_COLUMN]);
+      const best = this.rescore(snapshot, vector, list, fetched).slice(0, k);
+      const rows =
+        fetched ??
+        (await this.take(
+          snapshot,
+          Int32Array.from(best, (b) => b.row),
+          [...CHUNK_COLUMNS],
+        ));
+      return best.flatMap((b) => {
+        const row = rows.get(b.id);
+        return row ? [{ chunk: rowToChunk(row), score: b.score }] : [];
+      });
+    });
+  }
+
+  /**
+   * Hybrid from the snapshot's dense branch and LanceDB's full-text branch, ids and scores only: the keyword
+   * query runs on LanceDB's threads while this thread scans, and only the fused winners' rows are read.
+   */
+  hybrid(
+    vector: Float32Array,
+    text: string,
+    options: { k: number; depth: number; denseWeight: number },
+  ): Promise<SearchHit[] | undefined> {
+    return this.onOneVersion(async (snapshot) => {
+      const keywordResult = this.table
+        .query()
+        .fullTextSearch(text, { columns: FTS_COLUMN })
+        .select(["id", "_score"])
+        .withRowId()
+        .limit(options.depth)
+        .toArrow();
+      const list = snapshot.shortlist(vector, shortlistSize(options.depth));
+      const fetched =
+        snapshot.floats !== undefined ? undefined : await this.take(snapshot, list.rows, ["id", VECTOR_COLUMN]);
+      const rowIds = new Map<string, bigint>();
+      const dense: Candidate[] = this.rescore(snapshot, vector, list, fetched)
+        .slice(0, options.depth)
+        .map((b) => {
+          rowIds.set(b.id, snapshot.rowIds[b.row]!);
+          return { id: b.id, score: b.score };
+        });
+      const keyword = keywordCandidates(await keywordResult, rowIds);
+      return hybridRank(dense, keyword, {
+        k: options.k,
+        denseWeight: options.denseWeight,
+        dictionary: await this.titles.get(snapshot.version),
+        rows: (ids) => this.takeByRowIds(ids.flatMap((id) => rowIds.get(id) ?? [])),
+        fetch: (ids) => this.fetchByIds(ids),
+      });
+    });
+  }
+
+  /** Run `search` on the current version's snapshot; undefined when there is none or the version moved. */
+  private async onOneVersion<T>(search: (snapshot: DenseSnapshot) => Promise<T>): Promise<T | undefined> {
+    const version = await this.table.version();
+    const snapshot = await this.forVersion(version);
+    if (!snapshot) return undefined;
+    let result: T;
+    try {
+      result = await search(snapshot);
+    } catch (error) {
+      // Row ids are those of `version`; a compaction committed meanwhile can make a take fail.
+      if ((await this.table.version()) !== version) return undefined;
+      throw error;
+    }
+    return (await this.table.version()) === version ? result : undefined;
+  }
+
+  /** The shortlist re-scored exactly (float copy, or vectors read with the rows), best first, ties by id. */
+  private rescore(
+    snapshot: DenseSnapshot,
+    vector: Float32Array,
+    list: Shortlist,
+    fetched: RowMap | undefined,
+  ): { row: number; id: string; score: number }[] {
+    const exact = snapshot.exactScores(vector, list.rows);
+    const out = Array.from(list.rows, (row, i) => {
+      const id = snapshot.ids[row]!;
+      let score = exact?.[i];
+      if (score === undefined) {
+        const stored = fetched?.get(id)?.[VECTOR_COLUMN] as ArrayLike<number> | undefined;
+        score = stored ? dot(toFloats(stored), 0, vector, snapshot.dimension) : Number.NEGATIVE_INFINITY;
+      }
+      return { row, id, score };
+    });
+    return out.filter((c) => c.score > Number.NEGATIVE_INFINITY).sort(byCandidate);
+  }
+
+  private take(snapshot: DenseSnapshot, rows: Int32Array, columns: string[]): Promise<RowMap> {
+    return this.takeByRowIds(
+      Array.from(rows, (r) => snapshot.rowIds[r]!),
+      columns,
+    );
+  }
+
+  private async takeByRowIds(rowIds: bigint[], columns: string[] = [...CHUNK_COLUMNS]): Promise<RowMap> {
+    const rows: RowMap = new Map();
+    if (rowIds.length === 0) return rows;
+    for (const row of await this.table.takeRowIds(rowIds).select(columns).toArray()) rows.set(String(row.id), row);
+    return rows;
+  }
+
+  private async fetchByIds(ids: readonly string[]): Promise<Record<string, unknown>[]> {
+    return this.table
+      .query()
+      .where(inList("id", ids))
+      .select([...CHUNK_COLUMNS])
+      .toArray();
+  }
+}
+
+/** The keyword branch's ids and BM25 scores, best first; their row ids are added to `rowIds`. */
+function keywordCandidates(result: ArrowLike, rowIds: Map<string, bigint>): Candidate[] {
+  const ids = stringColumn(result as Parameters<typeof stringColumn>[0], "id");
+  const scores = numberColumn(result as Parameters<typeof numberColumn>[0], "_score");
+  const rows = (result.getChild("_rowid") as { toArray(): BigUint64Array } | null)?.toArray();
+  return ids
+    .map((id, i) => {
+      const rowId = rows?.[i];
+      if (rowId !== undefined && !rowIds.has(id)) rowIds.set(id, rowId);
+      return { id, score: scores[i] ?? Number.NaN };
+    })
+    .sort(byCandidate);
+}
+
+function toFloats(value: ArrayLike<number> | { toArray(): ArrayLike<number> }): ArrayLike<number> {
+  return "toArray" in value && typeof value.toArray === "function" ? value.toArray() : (value as ArrayLike<number>);
+}

@@ -1,0 +1,205 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { EmbeddedCollection } from "../../src/store/embedded/collection.js";
+import { topK } from "../../src/store/embedded/dense-snapshot.js";
+import { TitleCache } from "../../src/store/embedded/hybrid.js";
+import { createInt8Kernel, int8Stride } from "../../src/store/embedded/int8-kernel.js";
+import { SnapshotSearch } from "../../src/store/embedded/memory-search.js";
+import { type EmbeddedStore, openEmbeddedStore } from "../../src/store/embedded/store.js";
+import type { ChunkRecord, SearchHit, SearchRequest } from "../../src/store/types.js";
+import { makeChunk, prng, unitVector } from "../store-contract/fixtures.js";
+import { removeDir } from "./embedded-helpers.js";
+
+const DIM = 40; // not a multiple of the kernel's 32-byte step: rows are padded
+const WORDS = "alpha beta gamma delta epsilon zeta theta lambda sigma omega".split(" ");
+
+let dir: string;
+let store: EmbeddedStore;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "mrag-memsearch-"));
+});
+afterEach(async () => {
+  await store?.close();
+  await removeDir(dir);
+});
+
+function corpus(count: number, seed: number, version = "v1"): ChunkRecord[] {
+  const random = prng(seed);
+  return Array.from({ length: count }, (_, i) => {
+    const words = Array.from({ length: 6 }, () => WORDS[Math.floor(random() * WORDS.length)]).join(" ");
+    return makeChunk(`docs/f${Math.floor(i / 8)}.md`, i % 8, DIM, {
+      vector: unitVector(DIM, random),
+      text: `${words} row ${i} ${version}`,
+      headingPath: [`Doc ${Math.floor(i / 8)}`],
+      version,
+    });
+  });
+}
+
+async function open(): Promise<EmbeddedCollection> {
+  store = await openEmbeddedStore(join(dir, "store"));
+  return (await store.openCollection("c", { modelId: "test:m", dimension: DIM, create: true })) as EmbeddedCollection;
+}
+
+const view = (hits: SearchHit[]) => hits.map((h) => ({ id: h.chunk.id, score: h.score, text: h.chunk.text }));
+
+function expectSameHits(actual: SearchHit[], expected: SearchHit[]): void {
+  expect(actual.map((h) => h.chunk.id)).toEqual(expected.map((h) => h.chunk.id));
+  actual.forEach((h, i) => {
+    expect(h.score).toBeCloseTo(expected[i]!.score, 5);
+    expect(h.chunk).toEqual(expected[i]!.chunk);
+  });
+}
+
+describe("int8 SIMD kernel", () => {
+  it("computes scale * dot(row, query) for every row, padded rows included", () => {
+    const kernel = createInt8Kernel();
+    const n = 37;
+    const stride = int8Stride(DIM);
+    expect(stride).toBe(64);
+    kernel.memory.grow(1);
+    const memory = kernel.memory.buffer;
+    const rows = new Int8Array(memory, 0, n * stride);
+    const query = new Int8Array(memory, n * stride, stride);
+    const scales = new Float32Array(memory, n * stride + stride, n);
+    const out = new Float32Array(memory, n * stride + stride + n * 4, n);
+    const random = prng(7);
+    const int = () => Math.floor(random() * 255) - 127;
+    for (let d = 0; d < DIM; d++) query[d] = int();
+    for (let i = 0; i < n; i++) {
+      for (let d = 0; d < DIM; d++) rows[i * stride + d] = int();
+      scales[i] = 0.5 + random();
+    }
+    // The extremes: every product at its maximum magnitude in both signs.
+    rows.fill(127, 0, DIM);
+    rows.fill(-127, stride, stride + DIM);
+    query.fill(127, 0, DIM);
+    kernel.scores(0, n * stride, n, stride, n * stride + stride, n * stride + stride + n * 4);
+    for (let i = 0; i < n; i++) {
+      let dot = 0;
+      for (let d = 0; d < DIM; d++) dot += rows[i * stride + d]! * query[d]!;
+      expect(out[i]).toBeCloseTo(Math.fround(dot * scales[i]!), 2);
+    }
+    expect(out[0]).toBeCloseTo(127 * 127 * DIM * scales[0]!, 0);
+    expect(out[1]).toBeCloseTo(-127 * 127 * DIM * scales[1]!, 0);
+  });
+});
+
+describe("topK", () => {
+  it("returns the highest scores best first, ties by row, skipping rows the mask excludes", () => {
+    const random = prng(3);
+    const scores = Float32Array.from({ length: 500 }, () => Math.round(random() * 50) / 50);
+    const allowed = Uint8Array.from({ length: 500 }, (_, i) => (i % 3 === 0 ? 0 : 1));
+    const expected = (mask?: Uint8Array) =>
+      Array.from(scores, (s, row) => ({ row, s }))
+        .filter(({ row }) => !mask || mask[row] === 1)
+        .sort((a, b) => b.s - a.s || a.row - b.row)
+        .slice(0, 25)
+        .map(({ row }) => row);
+    expect(Array.from(topK(scores, 25).rows)).toEqual(expected());
+    expect(Array.from(topK(scores, 25, allowed).rows)).toEqual(expected(allowed));
+    expect(topK(scores, 0).rows.length).toBe(0);
+    expect(topK(scores.subarray(0, 5), 25).rows.length).toBe(5);
+  });
+});
+
+describe("in-memory dense and hybrid search", () => {
+  it("answers like the LanceDB path: same ids, scores and chunks, in dense and hybrid mode", async () => {
+    const collection = await open();
+    const chunks = corpus(400, 11);
+    await collection.upsert(chunks);
+    await collection.optimize();
+    expect(await collection.prepareSearch()).toBe(true);
+    const served: string[] = [];
+    for (const mode of ["dense", "hybrid"] as const) {
+      const original = SnapshotSearch.prototype[mode] as (...args: unknown[]) => Promise<SearchHit[] | undefined>;
+      vi.spyOn(SnapshotSearch.prototype, mode).mockImplementation(async function (
+        this: SnapshotSearch,
+        ...args: unknown[]
+      ) {
+        const hits = await original.apply(this, args);
+        if (hits) served.push(mode);
+        return hits;
+      });
+    }
+    const random = prng(99);
+    for (let q = 0; q < 12; q++) {
+      const vector = unitVector(DIM, random);
+      const text = `${WORDS[q % WORDS.length]} ${WORDS[(q * 3) % WORDS.length]}`;
+      for (const mode of ["dense", "hybrid"] as const) {
+        const request: SearchRequest = { mode, k: 8, vector, text };
+        // A filter every chunk passes takes the LanceDB path with the same candidates.
+        const viaLance = await collection.search({ ...request, filter: { fileTypes: ["markdown"] } });
+        const inMemory = await collection.search(request);
+        expect(inMemory.length).toBe(8);
+        expectSameHits(inMemory, viaLance);
+      }
+    }
+    // Every unfiltered search was answered from memory.
+    expect(served.filter((m) => m === "dense")).toHaveLength(12);
+    expect(served.filter((m) => m === "hybrid")).toHaveLength(12);
+    vi.restoreAllMocks();
+  });
+
+  it("re-scores exactly from vectors read from the table when it keeps no float copy", async () => {
+    const collection = await open();
+    const chunks = corpus(300, 5);
+    await collection.upsert(chunks);
+    const search = new SnapshotSearch(collection.lanceTable, DIM, new TitleCache(collection.lanceTable), 0);
+    expect(await search.prepare()).toBe(true);
+    const random = prng(17);
+    for (let q = 0; q < 8; q++) {
+      const vector = unitVector(DIM, random);
+      const viaLance = await collection.search({ mode: "dense", k: 10, vector, filter: { fileTypes: ["markdown"] } });
+      expectSameHits((await search.dense(vector, 10))!, viaLance);
+      const hybrid = await search.hybrid(vector, "gamma omega", { k: 10, depth: 50, denseWeight: 0.5 });
+      const lanceHybrid = await collection.search({
+        mode: "hybrid",
+        k: 10,
+        vector,
+        text: "gamma omega",
+        denseWeight: 0.5,
+        filter: { fileTypes: ["markdown"] },
+      });
+      expectSameHits(hybrid!, lanceHybrid);
+    }
+  });
+
+  it("sees every write at once: a replaced source's new chunks are found and its old ones are gone", async () => {
+    const collection = await open();
+    const chunks = corpus(200, 23);
+    await collection.upsert(chunks);
+    expect(await collection.prepareSearch()).toBe(true);
+    const target = chunks[17]!;
+    const before = await collection.search({ mode: "dense", k: 1, vector: target.vector });
+    expect(before[0]!.chunk.id).toBe(target.id);
+
+    const replaced = corpus(200, 23, "v2").filter((c) => c.source === target.source);
+    await collection.replaceSources([{ source: target.source, chunks: replaced }]);
+    const newTarget = replaced.find((c) => c.position === target.position)!;
+    for (const mode of ["dense", "hybrid"] as const) {
+      const hits = await collection.search({ mode, k: 5, vector: newTarget.vector, text: newTarget.text });
+      expect(hits[0]!.chunk.id).toBe(newTarget.id);
+      expect(hits.map((h) => h.chunk.id)).not.toContain(target.id);
+      expect(hits.every((h) => !(h.chunk.source === target.source && h.chunk.text.endsWith("v1")))).toBe(true);
+    }
+    await collection.deleteSources({ source: target.source });
+    const after = await collection.search({ mode: "dense", k: 10, vector: newTarget.vector });
+    expect(after.map((h) => h.chunk.source)).not.toContain(target.source);
+    expect(view(after)).toHaveLength(10);
+  });
+
+  it("an empty collection and a closed store are handled: no hits, then the store's closed error", async () => {
+    const collection = await open();
+    await collection.upsert(corpus(3, 1));
+    await collection.deleteSources({ prefix: "docs/" });
+    const vector = unitVector(DIM, prng(1));
+    expect(await collection.search({ mode: "dense", k: 5, vector })).toEqual([]);
+    expect(await collection.search({ mode: "hybrid", k: 5, vector, text: "alpha" })).toEqual([]);
+    await store.close();
+    await expect(collection.search({ mode: "dense", k: 5, vector })).rejects.toThrow(/closed/);
+  });
+});

@@ -389,19 +389,21 @@ export class EmbeddedCollection implements Collection {
     const valid = validateSearchRequest(request, this.meta.dimension, this.meta.name);
     const where = compileSearchFilter(valid.filter);
     return this.guard(`${valid.mode} search`, async () => {
-      if (valid.mode === "keyword") return this.keyword(valid, valid.k, where);
       const depth = hybridCandidates(valid.k);
       if (where === undefined) {
         const hits =
           valid.mode === "dense"
             ? await this.memory.dense(valid.vector!, valid.k)
-            : await this.memory.hybrid(valid.vector!, valid.text!, {
-                k: valid.k,
-                depth,
-                denseWeight: valid.denseWeight ?? DEFAULT_DENSE_WEIGHT,
-              });
+            : valid.mode === "keyword"
+              ? await this.memory.keyword(valid.text!, valid.k)
+              : await this.memory.hybrid(valid.vector!, valid.text!, {
+                  k: valid.k,
+                  depth,
+                  denseWeight: valid.denseWeight ?? DEFAULT_DENSE_WEIGHT,
+                });
         if (hits) return hits;
       }
+      if (valid.mode === "keyword") return this.keyword(valid, valid.k, where);
       if (valid.mode === "dense") return this.dense(valid, valid.k, where);
       const [dense, keyword, version] = await this.consistentRead(async () => {
         const [d, kw, v] = await Promise.all([

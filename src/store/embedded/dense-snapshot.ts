@@ -10,6 +10,12 @@ export const FLOAT_COPY_MAX_BYTES = 160 * 1024 * 1024;
 /** WebAssembly pages are 64 KiB. */
 const PAGE = 65_536;
 
+/** What a scan hands over per batch (an Arrow RecordBatch). */
+export interface ArrowBatch {
+  readonly numRows: number;
+  getChild(name: string): { data: readonly unknown[] } | null;
+}
+
 /** Row indexes into a snapshot, with their scores, best first. */
 export interface Shortlist {
   rows: Int32Array;
@@ -50,6 +56,14 @@ export class DenseSnapshot {
     this.scores = new Float32Array(kernel.memory.buffer, out, this.count);
   }
 
+  private byId: Map<string, number> | undefined;
+
+  /** Row index by chunk id, built on first use (documents reached through a title mention). */
+  rowById(): Map<string, number> {
+    this.byId ??= new Map(this.ids.map((id, row) => [id, row]));
+    return this.byId;
+  }
+
   /** Bytes of memory this snapshot holds (for logs and the bench). */
   get bytes(): number {
     return this.kernel.memory.buffer.byteLength + (this.floats?.byteLength ?? 0) + this.rowIds.byteLength;
@@ -63,10 +77,18 @@ export class DenseSnapshot {
   static async load(
     table: Table,
     dimension: number,
-    floatCopyMaxBytes: number = FLOAT_COPY_MAX_BYTES,
+    options: {
+      floatCopyMaxBytes?: number;
+      /** More columns to read in the same scan, each batch handed to `onBatch` with its first row index. */
+      columns?: string[];
+      onStart?: (count: number) => void;
+      onBatch?: (batch: ArrowBatch, firstRow: number) => void;
+    } = {},
   ): Promise<DenseSnapshot | undefined> {
+    const floatCopyMaxBytes = options.floatCopyMaxBytes ?? FLOAT_COPY_MAX_BYTES;
     const version = await table.version();
     const count = await table.countRows();
+    options.onStart?.(count);
     const stride = int8Stride(dimension);
     const kernel = createInt8Kernel();
     const bytes = count * stride + stride + count * 8;
@@ -79,9 +101,13 @@ export class DenseSnapshot {
     const ids: string[] = [];
     const rowIds = new BigUint64Array(count);
     let row = 0;
-    for await (const batch of table.query().select(["id", "vector"]).withRowId()) {
+    for await (const batch of table
+      .query()
+      .select(["id", "vector", ...(options.columns ?? [])])
+      .withRowId()) {
       const n = batch.numRows;
       if (row + n > count) return undefined;
+      options.onBatch?.(batch, row);
       for (const id of stringColumn(batch, "id")) ids.push(id);
       rowIds.set(uint64Values(batch.getChild("_rowid")), row);
       const values = vectorValues(batch.getChild("vector"), n * dimension);
@@ -149,50 +175,51 @@ export function topK(scores: Float32Array, limit: number, allowed?: Uint8Array):
   const heapRows = new Int32Array(size);
   const heapScores = new Float32Array(size);
   let filled = 0;
-  // The heap's root is its worst entry: lowest score, then highest row index.
-  const worse = (a: number, b: number) =>
-    heapScores[a]! < heapScores[b]! || (heapScores[a] === heapScores[b] && heapRows[a]! > heapRows[b]!);
-  const swap = (a: number, b: number) => {
-    const r = heapRows[a]!;
-    heapRows[a] = heapRows[b]!;
-    heapRows[b] = r;
-    const s = heapScores[a]!;
-    heapScores[a] = heapScores[b]!;
-    heapScores[b] = s;
-  };
-  const down = (start: number) => {
-    let i = start;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < filled && worse(l, m)) m = l;
-      if (r < filled && worse(r, m)) m = r;
-      if (m === i) return;
-      swap(i, m);
-      i = m;
-    }
-  };
-  if (size > 0) {
-    for (let row = 0; row < scores.length; row++) {
-      if (allowed && allowed[row] === 0) continue;
-      const score = scores[row]!;
-      if (filled < size) {
-        heapRows[filled] = row;
-        heapScores[filled] = score;
-        let i = filled++;
-        while (i > 0) {
-          const parent = (i - 1) >> 1;
-          if (!worse(i, parent)) break;
-          swap(i, parent);
-          i = parent;
-        }
-      } else if (score > heapScores[0]!) {
-        heapRows[0] = row;
-        heapScores[0] = score;
-        down(0);
+  // A new row has a higher index than every row in the heap, so on an equal score it is the worse one: once the
+  // heap is full, only scores above the root (the worst entry) get in. Tight loop first, heap work rarely.
+  let floor = Number.NEGATIVE_INFINITY;
+  const n = scores.length;
+  for (let row = 0; row < n && size > 0; row++) {
+    const score = scores[row]!;
+    if (filled === size && !(score > floor)) continue;
+    if (allowed !== undefined && allowed[row] === 0) continue;
+    if (filled < size) {
+      let i = filled++;
+      // Sift up: the root is the lowest score, then the highest row.
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        const ps = heapScores[parent]!;
+        if (ps < score || (ps === score && heapRows[parent]! > row)) break;
+        heapRows[i] = heapRows[parent]!;
+        heapScores[i] = ps;
+        i = parent;
       }
+      heapRows[i] = row;
+      heapScores[i] = score;
+    } else {
+      // Replace the root and sift down.
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= filled) break;
+        const r = l + 1;
+        let m = l;
+        if (
+          r < filled &&
+          (heapScores[r]! < heapScores[l]! || (heapScores[r] === heapScores[l] && heapRows[r]! > heapRows[l]!))
+        ) {
+          m = r;
+        }
+        const ms = heapScores[m]!;
+        if (ms > score || (ms === score && heapRows[m]! < row)) break;
+        heapRows[i] = heapRows[m]!;
+        heapScores[i] = ms;
+        i = m;
+      }
+      heapRows[i] = row;
+      heapScores[i] = score;
     }
+    if (filled === size) floor = heapScores[0]!;
   }
   const order = Array.from({ length: filled }, (_, i) => i).sort(
     (a, b) => heapScores[b]! - heapScores[a]! || heapRows[a]! - heapRows[b]!,

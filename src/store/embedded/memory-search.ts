@@ -1,15 +1,31 @@
 import type { Table } from "@lancedb/lancedb";
 import type { SearchHit } from "../types.js";
+import { type KeywordIndex, KeywordIndexBuilder } from "./bm25.js";
 import { DenseSnapshot, dot, FLOAT_COPY_MAX_BYTES, type Shortlist } from "./dense-snapshot.js";
 import { inList } from "./filter.js";
 import { byCandidate, type Candidate, hybridRank, type RowMap, type TitleCache } from "./hybrid.js";
+import { ROW_STORE_COLUMNS, type RowStore, RowStoreBuilder } from "./row-store.js";
 import { CHUNK_COLUMNS, numberColumn, rowToChunk, stringColumn } from "./schema.js";
 
 /**
  * Up to this many rows the first search of a process loads the snapshot and waits for it (about 0.1 s per
  * 10k rows); above it the snapshot loads in the background while searches take the LanceDB path.
  */
-export const SNAPSHOT_SYNC_MAX_ROWS = 50_000;
+export const SNAPSHOT_SYNC_MAX_ROWS = 20_000;
+/**
+ * Up to this many rows the keyword branch is BM25 over postings in memory too (about 230 bytes and 40 µs of
+ * build per row of real text); above it LanceDB's full-text index serves it (ids and scores only).
+ */
+export const KEYWORD_MEMORY_MAX_ROWS = 400_000;
+
+/** One table version in memory: every vector, and the postings when the collection is small enough. */
+export interface Snapshot {
+  dense: DenseSnapshot;
+  keyword: KeywordIndex | undefined;
+  /** The chunk columns, when the keyword postings are in memory and the text fits the budget. */
+  rows: RowStore | undefined;
+  readonly version: number;
+}
 const VECTOR_COLUMN = "vector";
 const FTS_COLUMN = "search_text";
 
@@ -30,8 +46,8 @@ interface ArrowLike {
  * versions and never waits for a large load.
  */
 export class SnapshotSearch {
-  private snapshot: DenseSnapshot | undefined;
-  private loading: { version: number; promise: Promise<DenseSnapshot | undefined> } | undefined;
+  private snapshot: Snapshot | undefined;
+  private loading: { version: number; promise: Promise<Snapshot | undefined> } | undefined;
   private closed = false;
 
   constructor(
@@ -43,7 +59,7 @@ export class SnapshotSearch {
   ) {}
 
   /** The snapshot of `version`, loading it (and waiting only for small collections) when missing. */
-  private async forVersion(version: number): Promise<DenseSnapshot | undefined> {
+  private async forVersion(version: number): Promise<Snapshot | undefined> {
     if (this.snapshot?.version === version) return this.snapshot;
     this.snapshot = undefined;
     if (this.loading?.version !== version) {
@@ -56,9 +72,31 @@ export class SnapshotSearch {
     return undefined;
   }
 
-  private async load(version: number): Promise<DenseSnapshot | undefined> {
+  private async load(version: number): Promise<Snapshot | undefined> {
     try {
-      const snapshot = await DenseSnapshot.load(this.table, this.dimension, this.floatCopyMaxBytes);
+      let keyword: KeywordIndexBuilder | undefined;
+      let rows: RowStoreBuilder | undefined;
+      const count = await this.table.countRows();
+      const small = count <= KEYWORD_MEMORY_MAX_ROWS;
+      const dense = await DenseSnapshot.load(this.table, this.dimension, {
+        floatCopyMaxBytes: this.floatCopyMaxBytes,
+        onStart: (n) => {
+          if (n > KEYWORD_MEMORY_MAX_ROWS) return;
+          keyword = new KeywordIndexBuilder(n);
+          rows = new RowStoreBuilder(n);
+        },
+        columns: small ? [FTS_COLUMN, ...ROW_STORE_COLUMNS] : [],
+        onBatch: (batch) => {
+          if (keyword) for (const text of stringColumn(batch, FTS_COLUMN)) keyword.add(text);
+          rows?.add(batch);
+        },
+      });
+      const snapshot = dense && {
+        dense,
+        keyword: keyword?.finish(),
+        rows: rows?.finish(dense.ids),
+        version: dense.version,
+      };
       if (!this.closed && snapshot && snapshot.version === version) this.snapshot = snapshot;
       return this.snapshot?.version === version ? this.snapshot : undefined;
     } catch {
@@ -93,8 +131,13 @@ export class SnapshotSearch {
    * landed while it ran: then the caller takes the LanceDB path.
    */
   dense(vector: Float32Array, k: number): Promise<SearchHit[] | undefined> {
-    return this.onOneVersion(async (snapshot) => {
+    return this.onOneVersion(async ({ dense: snapshot, rows: store }) => {
       const list = snapshot.shortlist(vector, shortlistSize(k));
+      if (store && snapshot.floats) {
+        return this.rescore(snapshot, vector, list, undefined)
+          .slice(0, k)
+          .map((b) => ({ chunk: store.chunk(b.row), score: b.score }));
+      }
       const floats = snapshot.floats !== undefined;
       const fetched = floats ? undefined : await this.take(snapshot, list.rows, [...CHUNK_COLUMNS, VECTOR_COLUMN]);
       const best = this.rescore(snapshot, vector, list, fetched).slice(0, k);
@@ -121,41 +164,76 @@ export class SnapshotSearch {
     text: string,
     options: { k: number; depth: number; denseWeight: number },
   ): Promise<SearchHit[] | undefined> {
-    return this.onOneVersion(async (snapshot) => {
-      const keywordResult = this.table
-        .query()
-        .fullTextSearch(text, { columns: FTS_COLUMN })
-        .select(["id", "_score"])
-        .withRowId()
-        .limit(options.depth)
-        .toArrow();
+    return this.onOneVersion(async ({ dense: snapshot, keyword: postings, rows: store }) => {
+      // Without postings in memory LanceDB's index answers, on its own threads while this one scans.
+      const lanceKeyword = postings ? undefined : this.lanceKeyword(text, options.depth);
       const list = snapshot.shortlist(vector, shortlistSize(options.depth));
       const fetched =
         snapshot.floats !== undefined ? undefined : await this.take(snapshot, list.rows, ["id", VECTOR_COLUMN]);
       const rowIds = new Map<string, bigint>();
+      const rowOf = new Map<string, number>();
       const dense: Candidate[] = this.rescore(snapshot, vector, list, fetched)
         .slice(0, options.depth)
         .map((b) => {
           rowIds.set(b.id, snapshot.rowIds[b.row]!);
+          rowOf.set(b.id, b.row);
           return { id: b.id, score: b.score };
         });
-      const keyword = keywordCandidates(await keywordResult, rowIds);
+      const keyword = postings
+        ? memoryKeywordCandidates(snapshot, postings.search(text, options.depth), rowIds, rowOf)
+        : keywordCandidates(await lanceKeyword!, rowIds);
       return hybridRank(dense, keyword, {
         k: options.k,
         denseWeight: options.denseWeight,
         dictionary: await this.titles.get(snapshot.version),
-        rows: (ids) => this.takeByRowIds(ids.flatMap((id) => rowIds.get(id) ?? [])),
-        fetch: (ids) => this.fetchByIds(ids),
+        rows: (ids) =>
+          store && postings
+            ? new Map(ids.flatMap((id) => (rowOf.has(id) ? [[id, store.record(rowOf.get(id)!)] as const] : [])))
+            : this.takeByRowIds(ids.flatMap((id) => rowIds.get(id) ?? [])),
+        fetch: async (ids) => {
+          if (!store) return this.fetchByIds(ids);
+          const byId = snapshot.rowById();
+          return ids.flatMap((id) => {
+            const row = byId.get(id);
+            return row === undefined ? [] : [store.record(row)];
+          });
+        },
       });
     });
   }
 
+  /** Keyword top `k` by BM25 over the postings in memory; undefined when they are not loaded (or too large). */
+  keyword(text: string, k: number): Promise<SearchHit[] | undefined> {
+    return this.onOneVersion(async ({ dense: snapshot, keyword: postings, rows: store }) => {
+      if (!postings) return undefined;
+      const rowIds = new Map<string, bigint>();
+      const rowOf = new Map<string, number>();
+      const best = memoryKeywordCandidates(snapshot, postings.search(text, k), rowIds, rowOf);
+      if (store) return best.map((c) => ({ chunk: store.chunk(rowOf.get(c.id)!), score: c.score }));
+      const rows = await this.takeByRowIds(best.map((c) => rowIds.get(c.id)!));
+      return best.flatMap((c) => {
+        const row = rows.get(c.id);
+        return row ? [{ chunk: rowToChunk(row), score: c.score }] : [];
+      });
+    });
+  }
+
+  private lanceKeyword(text: string, limit: number): Promise<ArrowLike> {
+    return this.table
+      .query()
+      .fullTextSearch(text, { columns: FTS_COLUMN })
+      .select(["id", "_score"])
+      .withRowId()
+      .limit(limit)
+      .toArrow();
+  }
+
   /** Run `search` on the current version's snapshot; undefined when there is none or the version moved. */
-  private async onOneVersion<T>(search: (snapshot: DenseSnapshot) => Promise<T>): Promise<T | undefined> {
+  private async onOneVersion<T>(search: (snapshot: Snapshot) => Promise<T | undefined>): Promise<T | undefined> {
     const version = await this.table.version();
     const snapshot = await this.forVersion(version);
     if (!snapshot) return undefined;
-    let result: T;
+    let result: T | undefined;
     try {
       result = await search(snapshot);
     } catch (error) {
@@ -207,6 +285,21 @@ export class SnapshotSearch {
       .select([...CHUNK_COLUMNS])
       .toArray();
   }
+}
+
+/** The in-memory keyword branch's rows as candidates, best first; their row ids are added to `rowIds`. */
+function memoryKeywordCandidates(
+  snapshot: DenseSnapshot,
+  list: Shortlist,
+  rowIds: Map<string, bigint>,
+  rowOf: Map<string, number>,
+): Candidate[] {
+  return Array.from(list.rows, (row, i) => {
+    const id = snapshot.ids[row]!;
+    if (!rowIds.has(id)) rowIds.set(id, snapshot.rowIds[row]!);
+    if (!rowOf.has(id)) rowOf.set(id, row);
+    return { id, score: list.scores[i]! };
+  }).sort(byCandidate);
 }
 
 /** The keyword branch's ids and BM25 scores, best first; their row ids are added to `rowIds`. */

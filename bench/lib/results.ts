@@ -91,6 +91,13 @@ export interface SearchQueryResult {
   modes: Record<MeasuredMode, LatencySummary>;
   denseRecallAt10: number;
   rssAfterOpenMb: number;
+  /**
+   * Seconds to load the store's in-memory search snapshot (vectors, postings, rows) after the first queries,
+   * waited for before the timed rounds; undefined when the store has none.
+   */
+  snapshotSeconds?: number;
+  /** RSS once the snapshot is loaded. */
+  rssAfterSnapshotMb?: number;
   peakRssMb: number;
 }
 

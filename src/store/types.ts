@@ -146,6 +146,11 @@ export interface Collection {
    * (the embedded store commits atomically) do not implement it. Cheap when there is nothing to remove.
    */
   cleanup?(): Promise<void>;
+  /**
+   * Load what this process keeps in memory to answer searches (the embedded store's snapshot of vectors,
+   * postings and rows) and wait for it; true when loaded. Long-running readers (servers) call it to warm up.
+   */
+  prepareSearch?(): Promise<boolean>;
 }
 
 export interface OpenCollectionOptions {

@@ -8,10 +8,11 @@ import { ROW_STORE_COLUMNS, type RowStore, RowStoreBuilder } from "./row-store.j
 import { CHUNK_COLUMNS, numberColumn, rowToChunk, stringColumn } from "./schema.js";
 
 /**
- * Up to this many rows the first search of a process loads the snapshot and waits for it (about 0.1 s per
- * 10k rows); above it the snapshot loads in the background while searches take the LanceDB path.
+ * Up to this many rows the first search of a process loads the snapshot and waits for it (vectors, postings
+ * and rows load at ~10k rows a second, the Snowball stemmer being most of it); above it the snapshot loads in the
+ * background while searches take the LanceDB path, so a one-shot CLI search never waits for it.
  */
-export const SNAPSHOT_SYNC_MAX_ROWS = 20_000;
+export const SNAPSHOT_SYNC_MAX_ROWS = 5_000;
 /**
  * Up to this many rows the keyword branch is BM25 over postings in memory too (about 230 bytes and 40 µs of
  * build per row of real text); above it LanceDB's full-text index serves it (ids and scores only).

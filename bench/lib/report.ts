@@ -395,7 +395,9 @@ function searchSection(r: Report, chart?: string): string {
     "",
     latency,
     "",
-    first ? `First query after opening the store (before warm-up): ${first}.` : "",
+    first
+      ? `First query per mode once the store is open and its in-memory snapshot loaded (before warm-up): ${first}.`
+      : "",
   ].join("\n");
 }
 

@@ -1,7 +1,7 @@
 import type { Table } from "@lancedb/lancedb";
 import type { SearchHit } from "../types.js";
 import { type KeywordIndex, KeywordIndexBuilder } from "./bm25.js";
-import { DenseSnapshot, dot, FLOAT_COPY_MAX_BYTES, type Shortlist } from "./dense-snapshot.js";
+import { DenseSnapshot, FLOAT_COPY_MAX_BYTES, type Shortlist } from "./dense-snapshot.js";
 import { inList } from "./filter.js";
 import { byCandidate, type Candidate, hybridRank, type RowMap, type TitleCache } from "./hybrid.js";
 import { ROW_STORE_COLUMNS, type RowStore, RowStoreBuilder } from "./row-store.js";
@@ -27,7 +27,6 @@ export interface Snapshot {
   rows: RowStore | undefined;
   readonly version: number;
 }
-const VECTOR_COLUMN = "vector";
 const FTS_COLUMN = "search_text";
 
 /** Extra int8 candidates re-scored exactly: the int8 ranking is off by at most a few places (measured). */
@@ -44,19 +43,25 @@ interface ArrowLike {
  * The per-process in-memory dense search of one collection: a DenseSnapshot of the current table version,
  * loaded on first use and again after the version moves (the old one is dropped at once). Searches on a
  * version whose snapshot is not loaded get undefined and take the LanceDB path, so a search never mixes
- * versions and never waits for a large load.
+ * versions and never waits for a large load, except for one that `prepare` (a server's warm-up) started:
+ * searches wait for that one, so a warming server never loads LanceDB's own vector index beside it (1 GB at
+ * 1M rows).
  */
 export class SnapshotSearch {
   private snapshot: Snapshot | undefined;
-  private loading: { version: number; promise: Promise<Snapshot | undefined> } | undefined;
+  private loading: { version: number; promise: Promise<Snapshot | undefined>; awaited: boolean } | undefined;
   private closed = false;
 
   constructor(
     private readonly table: Table,
     private readonly dimension: number,
     private readonly titles: TitleCache,
-    /** Above this many bytes of float vectors, exact re-scoring reads the shortlist's vectors from the table. */
-    private readonly floatCopyMaxBytes: number = FLOAT_COPY_MAX_BYTES,
+    private readonly tuning: {
+      /** Above this many bytes of float vectors, exact re-scoring reads the shortlist's vectors from the table. */
+      floatCopyMaxBytes?: number;
+      /** From this many rows the dense scan is prefiltered by binary codes. */
+      binaryMinRows?: number;
+    } = {},
   ) {}
 
   /** The snapshot of `version`, loading it (and waiting only for small collections) when missing. */
@@ -65,12 +70,12 @@ export class SnapshotSearch {
     this.snapshot = undefined;
     if (this.loading?.version !== version) {
       const promise = this.load(version);
-      this.loading = { version, promise };
+      this.loading = { version, promise, awaited: false };
       const rows = await this.table.countRows();
       if (rows <= SNAPSHOT_SYNC_MAX_ROWS) return promise;
       return undefined;
     }
-    return undefined;
+    return this.loading.awaited ? this.loading.promise : undefined;
   }
 
   private async load(version: number): Promise<Snapshot | undefined> {
@@ -80,7 +85,8 @@ export class SnapshotSearch {
       const count = await this.table.countRows();
       const small = count <= KEYWORD_MEMORY_MAX_ROWS;
       const dense = await DenseSnapshot.load(this.table, this.dimension, {
-        floatCopyMaxBytes: this.floatCopyMaxBytes,
+        floatCopyMaxBytes: this.tuning.floatCopyMaxBytes ?? FLOAT_COPY_MAX_BYTES,
+        ...(this.tuning.binaryMinRows !== undefined ? { binaryMinRows: this.tuning.binaryMinRows } : {}),
         onStart: (n) => {
           if (n > KEYWORD_MEMORY_MAX_ROWS) return;
           keyword = new KeywordIndexBuilder(n);
@@ -113,10 +119,11 @@ export class SnapshotSearch {
     for (let attempt = 0; attempt < 3; attempt++) {
       const version = await this.table.version();
       if (this.snapshot?.version === version) return true;
+      if (this.loading?.version === version) this.loading.awaited = true;
       const pending = this.loading?.version === version ? this.loading.promise : undefined;
       if (!pending) this.snapshot = undefined;
       const promise = pending ?? this.load(version);
-      if (!pending) this.loading = { version, promise };
+      if (!pending) this.loading = { version, promise, awaited: true };
       if (await promise) return true;
     }
     return false;
@@ -133,22 +140,13 @@ export class SnapshotSearch {
    */
   dense(vector: Float32Array, k: number): Promise<SearchHit[] | undefined> {
     return this.onOneVersion(async ({ dense: snapshot, rows: store }) => {
-      const list = snapshot.shortlist(vector, shortlistSize(k));
-      if (store && snapshot.floats) {
-        return this.rescore(snapshot, vector, list, undefined)
-          .slice(0, k)
-          .map((b) => ({ chunk: store.chunk(b.row), score: b.score }));
-      }
-      const floats = snapshot.floats !== undefined;
-      const fetched = floats ? undefined : await this.take(snapshot, list.rows, [...CHUNK_COLUMNS, VECTOR_COLUMN]);
-      const best = this.rescore(snapshot, vector, list, fetched).slice(0, k);
-      const rows =
-        fetched ??
-        (await this.take(
-          snapshot,
-          Int32Array.from(best, (b) => b.row),
-          [...CHUNK_COLUMNS],
-        ));
+      const best = this.rescore(snapshot, vector, snapshot.shortlist(vector, shortlistSize(k))).slice(0, k);
+      if (store) return best.map((b) => ({ chunk: store.chunk(b.row), score: b.score }));
+      const rows = await this.take(
+        snapshot,
+        Int32Array.from(best, (b) => b.row),
+        [...CHUNK_COLUMNS],
+      );
       return best.flatMap((b) => {
         const row = rows.get(b.id);
         return row ? [{ chunk: rowToChunk(row), score: b.score }] : [];
@@ -169,11 +167,9 @@ export class SnapshotSearch {
       // Without postings in memory LanceDB's index answers, on its own threads while this one scans.
       const lanceKeyword = postings ? undefined : this.lanceKeyword(text, options.depth);
       const list = snapshot.shortlist(vector, shortlistSize(options.depth));
-      const fetched =
-        snapshot.floats !== undefined ? undefined : await this.take(snapshot, list.rows, ["id", VECTOR_COLUMN]);
       const rowIds = new Map<string, bigint>();
       const rowOf = new Map<string, number>();
-      const dense: Candidate[] = this.rescore(snapshot, vector, list, fetched)
+      const dense: Candidate[] = this.rescore(snapshot, vector, list)
         .slice(0, options.depth)
         .map((b) => {
           rowIds.set(b.id, snapshot.rowIds[b.row]!);
@@ -245,24 +241,22 @@ export class SnapshotSearch {
     return (await this.table.version()) === version ? result : undefined;
   }
 
-  /** The shortlist re-scored exactly (float copy, or vectors read with the rows), best first, ties by id. */
+  /**
+   * The shortlist re-scored exactly from the float copy, best first, ties by id. Without one (collections over
+   * FLOAT_COPY_MAX_BYTES) the int8 scores stand: reading the shortlist's vectors back cost more (a take of 26
+   * vectors ~6 ms at 100k rows) than the scan, for scores already within ~1e-3.
+   */
   private rescore(
     snapshot: DenseSnapshot,
     vector: Float32Array,
     list: Shortlist,
-    fetched: RowMap | undefined,
   ): { row: number; id: string; score: number }[] {
     const exact = snapshot.exactScores(vector, list.rows);
-    const out = Array.from(list.rows, (row, i) => {
-      const id = snapshot.ids[row]!;
-      let score = exact?.[i];
-      if (score === undefined) {
-        const stored = fetched?.get(id)?.[VECTOR_COLUMN] as ArrayLike<number> | undefined;
-        score = stored ? dot(toFloats(stored), 0, vector, snapshot.dimension) : Number.NEGATIVE_INFINITY;
-      }
-      return { row, id, score };
-    });
-    return out.filter((c) => c.score > Number.NEGATIVE_INFINITY).sort(byCandidate);
+    return Array.from(list.rows, (row, i) => ({
+      row,
+      id: snapshot.ids[row]!,
+      score: exact ? exact[i]! : list.scores[i]!,
+    })).sort(byCandidate);
   }
 
   private take(snapshot: DenseSnapshot, rows: Int32Array, columns: string[]): Promise<RowMap> {
@@ -315,8 +309,4 @@ function keywordCandidates(result: ArrowLike, rowIds: Map<string, bigint>): Cand
       return { id, score: scores[i] ?? Number.NaN };
     })
     .sort(byCandidate);
-}
-
-function toFloats(value: ArrayLike<number> | { toArray(): ArrayLike<number> }): ArrayLike<number> {
-  return "toArray" in value && typeof value.toArray === "function" ? value.toArray() : (value as ArrayLike<number>);
 }

@@ -44,22 +44,66 @@ function fold(term: string): string {
   return BEYOND_ASCII.test(term) ? term.normalize("NFKD").replace(/\p{M}/gu, "") : term;
 }
 
-/** Calls `each` with every token of `text` (tantivy's simple tokenizer); a plain loop for ASCII text. */
-function forEachToken(text: string, each: (word: string) => void): void {
-  if (BEYOND_ASCII.test(text)) {
-    for (const match of text.matchAll(TOKEN)) each(match[0]);
-    return;
+/**
+ * Word -> term id cache for ASCII words, looked up straight from the text (hash of the characters, compared in
+ * place): slicing each token into a string and hashing it in a Map was most of the postings build.
+ */
+class WordTable {
+  private keys: string[] = [];
+  private hashes = new Int32Array(1 << 16);
+  private slots = new Int32Array(1 << 16).fill(-1);
+  private values: number[] = [];
+
+  get size(): number {
+    return this.keys.length;
   }
-  let from = -1;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i < text.length ? text.charCodeAt(i) : 0;
-    const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
-    if (alnum) {
-      if (from < 0) from = i;
-    } else if (from >= 0) {
-      each(text.slice(from, i));
-      from = -1;
+
+  /** The slot of text[from, to) (hash `h`), or the negative (-1 - free slot) where it would go. */
+  find(text: string, from: number, to: number, h: number): number {
+    const mask = this.slots.length - 1;
+    for (let slot = h & mask; ; slot = (slot + 1) & mask) {
+      const entry = this.slots[slot]!;
+      if (entry < 0) return -1 - slot;
+      if (this.hashes[slot] !== h) continue;
+      const key = this.keys[entry]!;
+      if (key.length !== to - from) continue;
+      let equal = true;
+      for (let i = 0; i < key.length; i++) {
+        if (key.charCodeAt(i) !== text.charCodeAt(from + i)) {
+          equal = false;
+          break;
+        }
+      }
+      if (equal) return slot;
     }
+  }
+
+  value(slot: number): number {
+    return this.values[this.slots[slot]!]!;
+  }
+
+  insert(freeSlot: number, word: string, h: number, value: number): void {
+    this.slots[freeSlot] = this.keys.length;
+    this.hashes[freeSlot] = h;
+    this.keys.push(word);
+    this.values.push(value);
+    if (this.keys.length * 2 > this.slots.length) this.rehash();
+  }
+
+  private rehash(): void {
+    const size = this.slots.length * 2;
+    const slots = new Int32Array(size).fill(-1);
+    const hashes = new Int32Array(size);
+    for (let slot = 0; slot < this.slots.length; slot++) {
+      const entry = this.slots[slot]!;
+      if (entry < 0) continue;
+      let to = this.hashes[slot]! & (size - 1);
+      while (slots[to]! >= 0) to = (to + 1) & (size - 1);
+      slots[to] = entry;
+      hashes[to] = this.hashes[slot]!;
+    }
+    this.slots = slots;
+    this.hashes = hashes;
   }
 }
 
@@ -68,24 +112,65 @@ function forEachToken(text: string, each: (word: string) => void): void {
  * repeat words): each word maps to a term id, or -1 when the pipeline drops it.
  */
 export class Analyzer {
+  private readonly ascii = new WordTable();
   private readonly words = new Map<string, number>();
   readonly termIds = new Map<string, number>();
 
   /** The term id of every kept token of `text`, in order; unknown terms get new ids when `grow`. */
   ids(text: string, grow: boolean): number[] {
     const out: number[] = [];
-    forEachToken(text, (word) => {
-      let id = this.words.get(word);
-      if (id === undefined) {
-        const term = analyse(word);
-        id = term === null ? -1 : (this.termIds.get(term) ?? (grow ? this.termIds.size : -2));
-        if (term !== null && id === this.termIds.size) this.termIds.set(term, id);
+    if (BEYOND_ASCII.test(text)) {
+      for (const match of text.matchAll(TOKEN)) {
+        const word = match[0];
+        let id = this.words.get(word);
+        if (id === undefined) {
+          id = this.termId(word, grow);
+          if (id !== -2 && this.words.size < 4_000_000) this.words.set(word, id);
+        }
+        if (id >= 0) out.push(id);
+      }
+      return out;
+    }
+    // tantivy's simple tokenizer on ASCII: runs of [0-9A-Za-z]; FNV-1a over the run as it is read.
+    let from = -1;
+    let h = 0;
+    for (let i = 0; i <= text.length; i++) {
+      const c = i < text.length ? text.charCodeAt(i) : 0;
+      if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) {
+        if (from < 0) {
+          from = i;
+          h = 0x811c9dc5;
+        }
+        h = Math.imul(h ^ c, 0x01000193);
+        continue;
+      }
+      if (from < 0) continue;
+      const slot = this.ascii.find(text, from, i, h);
+      let id: number;
+      if (slot >= 0) {
+        id = this.ascii.value(slot);
+      } else {
+        const word = text.slice(from, i);
+        id = this.termId(word, grow);
         // Unknown words of queries are not cached (a later build may know them); the cache is bounded.
-        if (id !== -2 && this.words.size < 4_000_000) this.words.set(word, id);
+        if (id !== -2 && this.ascii.size < 4_000_000) this.ascii.insert(-1 - slot, word, h, id);
       }
       if (id >= 0) out.push(id);
-    });
+      from = -1;
+    }
     return out;
+  }
+
+  /** The term id of a word: -1 when the pipeline drops it, -2 for a term unknown and not added. */
+  private termId(word: string, grow: boolean): number {
+    const term = analyse(word);
+    if (term === null) return -1;
+    const known = this.termIds.get(term);
+    if (known !== undefined) return known;
+    if (!grow) return -2;
+    const id = this.termIds.size;
+    this.termIds.set(term, id);
+    return id;
   }
 }
 

@@ -33,10 +33,8 @@ const TraceLine = z.looseObject({ type: z.string() });
 
 describe("mrag ask --llm-preset local (built CLI, real store, real tiny model)", () => {
   let dir: string;
-  let model: string;
 
   beforeAll(async () => {
-    model = requireTestModel();
     dir = mkdtempSync(path.join(tmpdir(), "mrag-local-"));
     cpSync(FAQ_FIXTURE, path.join(dir, "docs"), { recursive: true });
     const r = await runMrag(["ingest", "docs"], { cwd: dir, env: { MRAG_STORE: path.join(dir, "store") } });
@@ -48,6 +46,9 @@ describe("mrag ask --llm-preset local (built CLI, real store, real tiny model)",
   });
 
   it("searches, runs the search, and returns a validated answer whose citations pass the checks", async () => {
+    // Inside the test, not beforeAll: a missing model fails this test (vitest would report a beforeAll failure as
+    // skipped tests).
+    const model = requireTestModel();
     const trace = path.join(dir, "trace.jsonl");
     const started = Date.now();
     const r = await runMrag(

@@ -37,7 +37,10 @@ async function configuredLlm(context: MragContext): Promise<{ llm: LlmClient; pr
 }
 
 export async function createAgent(context: MragContext, overrides: { llm?: LlmClient } = {}): Promise<Agent> {
-  const configured = overrides.llm ? { llm: overrides.llm } : await configuredLlm(context);
+  // An override built on the local client (bench/) keeps its context size.
+  const configured = overrides.llm
+    ? { llm: overrides.llm, promptTokens: (overrides.llm as { promptTokens?: number }).promptTokens }
+    : await configuredLlm(context);
   const llm = configured.llm;
   const host = await createToolHost(context, { servers: context.config.agent.mcpServers, logger: context.logger });
   const limits = (maxSteps?: number): AgentLimits => ({

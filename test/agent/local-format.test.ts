@@ -216,6 +216,9 @@ describe("GBNF from the tool schemas (mrag's writer)", () => {
     // Arrays: at most their maxItems (never more than 8); none at all when maxItems is 0.
     expect(gbnfForJsonSchema({ type: "array", items: { type: "null" }, maxItems: 3 })).toContain('("," "null"){0,2}');
     expect(gbnfForJsonSchema({ type: "array", items: {}, maxItems: 0 })).toBe('root ::= "[]"\n\n');
+    // What no JSON value can satisfy is refused by name (the client turns it into a one-line LlmError).
+    expect(() => gbnfForJsonSchema({ enum: [] })).toThrow("an enum with no values admits nothing");
+    expect(() => gbnfForJsonSchema({ $ref: "#/$defs/missing" })).toThrow("#/$defs/missing");
   });
 
   it("bounds each string by half the tokens the turn has left, so a call that repeats itself still closes", () => {

@@ -200,9 +200,14 @@ class Generation {
     options: { schema?: JsonSchema; maxTokens: number; stops?: readonly LlamaText[]; onText?: (text: string) => void },
   ): Promise<{ text: string; cut: boolean }> {
     const { llama, model, completion } = this.m;
-    const grammar = options.schema
-      ? await llama.createGrammar({ grammar: gbnfForJsonSchema(options.schema) })
-      : undefined;
+    let grammar: Awaited<ReturnType<typeof llama.createGrammar>> | undefined;
+    try {
+      grammar = options.schema ? await llama.createGrammar({ grammar: gbnfForJsonSchema(options.schema) }) : undefined;
+    } catch (error) {
+      // A tool schema the grammar cannot express (an empty enum, a dangling $ref): named, not a crash.
+      const why = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      throw new LlmError(`the local preset cannot build a grammar for this call: ${why}`, { cause: error });
+    }
     const promptTokens = prompt.tokenize(model.tokenizer).length;
     this.#promptTokens = Math.max(this.#promptTokens, promptTokens);
     // node-llama-cpp would silently drop the start of a prompt that does not fit (the system prompt and the

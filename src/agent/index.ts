@@ -24,21 +24,29 @@ export interface Agent {
   close(): Promise<void>;
 }
 
-/** The HTTP client for a server preset; for `local`, the in-process model (node-llama-cpp, loaded on demand). */
-async function configuredLlm(context: MragContext): Promise<LlmClient> {
+/**
+ * The HTTP client for a server preset; for `local`, the in-process model (node-llama-cpp, loaded on demand),
+ * with the conversation size its context holds (the loop condenses to it instead of overflowing it).
+ */
+async function configuredLlm(context: MragContext): Promise<{ llm: LlmClient; promptTokens?: number }> {
   const config = context.config.llm;
-  if (config.preset !== "local") return createLlmClient(config);
+  if (config.preset !== "local") return { llm: createLlmClient(config) };
   const { createLocalLlmClient } = await import("./local/client.js");
-  return createLocalLlmClient(config, { logger: context.logger });
+  const llm = createLocalLlmClient(config, { logger: context.logger });
+  return { llm, promptTokens: llm.promptTokens };
 }
 
 export async function createAgent(context: MragContext, overrides: { llm?: LlmClient } = {}): Promise<Agent> {
-  const llm = overrides.llm ?? (await configuredLlm(context));
+  // An override built on the local client (bench/) keeps its context size.
+  const configured = overrides.llm
+    ? { llm: overrides.llm, promptTokens: (overrides.llm as { promptTokens?: number }).promptTokens }
+    : await configuredLlm(context);
+  const llm = configured.llm;
   const host = await createToolHost(context, { servers: context.config.agent.mcpServers, logger: context.logger });
   const limits = (maxSteps?: number): AgentLimits => ({
     maxSteps: maxSteps ?? context.config.agent.maxSteps,
     maxToolCalls: context.config.agent.maxToolCalls,
-    maxContextTokens: context.config.agent.maxContextTokens,
+    maxContextTokens: Math.min(context.config.agent.maxContextTokens, configured.promptTokens ?? Infinity),
   });
   return {
     llm,

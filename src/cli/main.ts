@@ -17,6 +17,7 @@ import { registerSearchCommand } from "./commands/search.js";
 import { registerServeCommand } from "./commands/serve.js";
 import { registerSourcesCommand } from "./commands/sources.js";
 import { registerStatsCommand } from "./commands/stats.js";
+import { registerWatchCommand } from "./commands/watch.js";
 
 export function buildProgram(): Command {
   const program = new Command("mrag")
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   registerIngestCommand(program);
+  registerWatchCommand(program);
   registerSearchCommand(program);
   registerSourcesCommand(program);
   registerDeleteCommand(program);

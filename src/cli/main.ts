@@ -10,6 +10,7 @@ import { registerDoctorCommand } from "./commands/doctor.js";
 import { registerEmbedCommand } from "./commands/embed.js";
 import { registerEvalCommand } from "./commands/eval.js";
 import { registerIngestCommand } from "./commands/ingest.js";
+import { registerInstallClientCommand } from "./commands/install-client.js";
 import { registerMcpConfigCommand } from "./commands/mcp-config.js";
 import { registerMigrateCommand } from "./commands/migrate.js";
 import { registerModelCommand } from "./commands/model.js";
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
   registerModelCommand(program);
   registerConfigCommand(program);
   registerMcpConfigCommand(program);
+  registerInstallClientCommand(program);
   registerDoctorCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;

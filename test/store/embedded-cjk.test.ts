@@ -35,7 +35,8 @@ const TEXTS: Record<string, string> = {
   "ja/xxd.md": "ファイルや標準入力から 16 進ダンプを作成します。 16 進ダンプから元のバイナリに戻すこともできます。",
   "ko/killall.md":
     "killall은 지정 명령에 일치하는 모든 실행 프로세스에 시그널을 보냅니다. 지정한 시그널 이름이 없다면 SIGTERM을 보냅니다.",
-  "ko/pstree.md": "pstree 는 실행 프로세스를 트리 형식으로 나타냅니다. pid 값을 생략하면 pid 또는 init를 뿌리로 둡니다.",
+  "ko/pstree.md":
+    "pstree 는 실행 프로세스를 트리 형식으로 나타냅니다. pid 값을 생략하면 pid 또는 init를 뿌리로 둡니다.",
   "en/chsh.md": "The chsh command changes the user login shell.",
 };
 

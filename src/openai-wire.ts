@@ -49,6 +49,17 @@ export interface WirePost {
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
 }
 
+/** A reply's `retry-after-ms` / `retry-after` (seconds or an HTTP date) in milliseconds. */
+export function parseRetryAfter(headers: Headers | undefined): number | undefined {
+  const value = headers?.get("retry-after-ms") ?? undefined;
+  if (value && Number.isFinite(Number(value))) return Number(value);
+  const seconds = headers?.get("retry-after");
+  if (!seconds) return undefined;
+  if (Number.isFinite(Number(seconds))) return Number(seconds) * 1000;
+  const date = Date.parse(seconds);
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
+}
+
 export function joinUrl(baseUrl: string, path: string): string {
   return `${baseUrl.replace(/\/+$/, "")}/${path.replace(/^\/+/, "")}`;
 }

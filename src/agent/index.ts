@@ -24,29 +24,21 @@ export interface Agent {
   close(): Promise<void>;
 }
 
-/**
- * The HTTP client for a server preset; for `local`, the in-process model (node-llama-cpp, loaded on demand),
- * with the conversation size its context holds (the loop condenses to it instead of overflowing it).
- */
-async function configuredLlm(context: MragContext): Promise<{ llm: LlmClient; promptTokens?: number }> {
+/** The HTTP client for a server preset; for `local`, the in-process model (node-llama-cpp, loaded on demand). */
+async function configuredLlm(context: MragContext): Promise<LlmClient> {
   const config = context.config.llm;
-  if (config.preset !== "local") return { llm: createLlmClient(config) };
+  if (config.preset !== "local") return createLlmClient(config);
   const { createLocalLlmClient } = await import("./local/client.js");
-  const llm = createLocalLlmClient(config, { logger: context.logger });
-  return { llm, promptTokens: llm.promptTokens };
+  return createLocalLlmClient(config, { logger: context.logger });
 }
 
 export async function createAgent(context: MragContext, overrides: { llm?: LlmClient } = {}): Promise<Agent> {
-  // An override built on the local client (bench/) keeps its context size.
-  const configured = overrides.llm
-    ? { llm: overrides.llm, promptTokens: (overrides.llm as { promptTokens?: number }).promptTokens }
-    : await configuredLlm(context);
-  const llm = configured.llm;
+  const llm = overrides.llm ?? (await configuredLlm(context));
   const host = await createToolHost(context, { servers: context.config.agent.mcpServers, logger: context.logger });
   const limits = (maxSteps?: number): AgentLimits => ({
     maxSteps: maxSteps ?? context.config.agent.maxSteps,
     maxToolCalls: context.config.agent.maxToolCalls,
-    maxContextTokens: Math.min(context.config.agent.maxContextTokens, configured.promptTokens ?? Infinity),
+    maxContextTokens: Math.min(context.config.agent.maxContextTokens, llm.promptTokens ?? Infinity),
   });
   return {
     llm,

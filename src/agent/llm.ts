@@ -13,7 +13,14 @@
  */
 import { LlmError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
-import { postJson, sseJson, WireApiError, WireConnectionError, WireTimeoutError } from "../openai-wire.js";
+import {
+  parseRetryAfter,
+  postJson,
+  sseJson,
+  WireApiError,
+  WireConnectionError,
+  WireTimeoutError,
+} from "../openai-wire.js";
 import { redactText, redactUrl } from "../redact.js";
 import {
   CONTEXT_OVERFLOW,
@@ -21,7 +28,6 @@ import {
   contextHint,
   describeConnectionCode,
   fetchWithReadableErrors,
-  parseRetryAfter,
   serveHint,
   systemErrorCode,
 } from "./llm-errors.js";

@@ -1,19 +1,11 @@
 import { EmbeddingError } from "../errors.js";
-import { postJson, WireApiError, WireConnectionError, WireTimeoutError } from "../openai-wire.js";
+import { parseRetryAfter, postJson, WireApiError, WireConnectionError, WireTimeoutError } from "../openai-wire.js";
 import { redactUrl } from "../redact.js";
 import type { Embedder } from "./types.js";
 import { l2Normalize } from "./vector.js";
 
 interface EmbeddingResponse {
   data?: { index: number; embedding: number[] }[];
-}
-
-/** A `retry-after-ms` / `retry-after` header in milliseconds. */
-function parseRetryAfter(headers: Headers | undefined): number | undefined {
-  const ms = Number(headers?.get("retry-after-ms") ?? Number.NaN);
-  if (Number.isFinite(ms)) return ms;
-  const seconds = Number(headers?.get("retry-after") ?? Number.NaN);
-  return Number.isFinite(seconds) ? seconds * 1000 : undefined;
 }
 
 export interface OpenAIEmbedderOptions {

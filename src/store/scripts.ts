@@ -1,7 +1,7 @@
 /**
- * Which writing systems a text uses, by Unicode script property. Ingest uses it to say when a collection holds
- * text the English-only builtin model cannot embed; the keyword analysis uses the same classes to decide which
- * runs need word segmentation (Chinese and Japanese are written without spaces).
+ * Which writing systems a text uses, by Unicode script property: the detection the ingest warning for text the
+ * English-only builtin model cannot embed is to use (issue 15; not wired into ingest yet). The keyword analysis
+ * (keyword-text.ts) matches its runs with its own patterns, since it needs whole runs, not counts.
  */
 export const SCRIPTS = [
   "latin",

@@ -10,6 +10,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/index.js";
 import { silentLogger } from "../../src/log.js";
+import type { Store } from "../../src/store/types.js";
 import { createContext, type MragContext } from "../../src/tools/context.js";
 import { runIngest } from "../../src/tools/ingest.js";
 import { startWatch, type WatchHandle } from "../../src/tools/watch.js";
@@ -50,6 +51,22 @@ function workspace(flags: Record<string, unknown> = {}): Workspace {
   mkdirSync(ws.docs);
   cleanups.push(() => ws.cleanup());
   return ws;
+}
+
+/** Another writer: takes the store's write lock and holds it until `release()`; `held` settles once it let go. */
+async function holdWriteLock(store: Store): Promise<{ release: () => void; held: Promise<void> }> {
+  let release: () => void = () => {};
+  let held: Promise<void> = Promise.resolve();
+  await new Promise<void>((taken) => {
+    held = store.withWriteLock(
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+          taken();
+        }),
+    );
+  });
+  return { release, held };
 }
 
 async function watching(ws: Workspace, folders = [ws.docs]): Promise<WatchHandle> {
@@ -167,17 +184,7 @@ describe("startWatch", () => {
     const handle = await watching(ws);
     const store = await ws.context.store();
     // Another writer (an ingest) holds the lock while the file changes: the watcher's sync queues behind it.
-    let release: () => void = () => {};
-    let held: Promise<void> = Promise.resolve();
-    await new Promise<void>((taken) => {
-      held = store.withWriteLock(
-        () =>
-          new Promise<void>((resolve) => {
-            release = resolve;
-            taken();
-          }),
-      );
-    });
+    const { release, held } = await holdWriteLock(store);
     writeFileSync(path.join(ws.docs, "queued.md"), "# Queued\n\nA capybara waits its turn.\n");
     // A negative check: under load it only sees less, it cannot fail spuriously.
     await new Promise((r) => setTimeout(r, 400));
@@ -197,17 +204,7 @@ describe("startWatch", () => {
     const handle = await startWatch(context, { folders: [ws.docs] });
     cleanups.push(() => handle.close());
     const store = await context.store();
-    let release: () => void = () => {};
-    let held: Promise<void> = Promise.resolve();
-    await new Promise<void>((taken) => {
-      held = store.withWriteLock(
-        () =>
-          new Promise<void>((resolve) => {
-            release = resolve;
-            taken();
-          }),
-      );
-    });
+    const { release, held } = await holdWriteLock(store);
     writeFileSync(path.join(ws.docs, "retried.md"), "# Retried\n\nA tapir tries again.\n");
     await until("the busy sync to be logged", async () => warnings.some((w) => /watch: sync failed/.test(w)));
     release();

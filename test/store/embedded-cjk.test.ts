@@ -40,6 +40,10 @@ const TEXTS: Record<string, string> = {
   "en/chsh.md": "The chsh command changes the user login shell.",
 };
 
+async function openDocs(from: EmbeddedStore): Promise<EmbeddedCollection> {
+  return (await from.openCollection("docs", { modelId: MODEL, dimension: DIM, create: true })) as EmbeddedCollection;
+}
+
 async function fill(collection: EmbeddedCollection): Promise<void> {
   await collection.replaceSources(
     Object.entries(TEXTS).map(([source, text]) => ({ source, chunks: [makeChunk(source, 0, DIM, { text })] })),
@@ -57,11 +61,7 @@ async function searchText(collection: EmbeddedCollection): Promise<string[]> {
 describe("CJK keyword search in the embedded store", () => {
   it("finds Chinese, Japanese and Korean passages by words written without spaces", async () => {
     store = await openEmbeddedStore(dir);
-    const collection = (await store.openCollection("docs", {
-      modelId: MODEL,
-      dimension: DIM,
-      create: true,
-    })) as EmbeddedCollection;
+    const collection = await openDocs(store);
     expect(collection.meta.keywordAnalysis).toBe(KEYWORD_ANALYSIS_VERSION);
     await fill(collection);
     expect((await keyword(collection, "数据库缓存怎么更新"))[0]).toBe("zh/mandb.md");
@@ -92,11 +92,7 @@ describe("CJK keyword search in the embedded store", () => {
     await writeFile(markerFile, JSON.stringify(marker), "utf8");
 
     store = await openEmbeddedStore(dir);
-    let collection = (await store.openCollection("docs", {
-      modelId: MODEL,
-      dimension: DIM,
-      create: true,
-    })) as EmbeddedCollection;
+    let collection = await openDocs(store);
     expect(collection.meta.keywordAnalysis).toBe(1);
     await fill(collection);
     // Rows are written as before (unsegmented), and queries are analysed the same way, so what matched still does.
@@ -107,11 +103,7 @@ describe("CJK keyword search in the embedded store", () => {
     await collection.deleteSources({ prefix: "" });
     await store.close();
     store = await openEmbeddedStore(dir);
-    collection = (await store.openCollection("docs", {
-      modelId: MODEL,
-      dimension: DIM,
-      create: true,
-    })) as EmbeddedCollection;
+    collection = await openDocs(store);
     expect(collection.meta.keywordAnalysis).toBe(KEYWORD_ANALYSIS_VERSION);
     await fill(collection);
     expect((await keyword(collection, "数据库缓存怎么更新"))[0]).toBe("zh/mandb.md");

@@ -12,16 +12,12 @@
  *   so every value ends after a known number of characters;
  * - the grammar ends with the value: after it only an end-of-generation token is possible.
  */
-import type { JsonSchema } from "./grammar.js";
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+import { isObject, type JsonSchema, MAX_STRING_CHARS } from "./grammar.js";
 
 /** Digits of an integer without bounds (a count, an offset: nine digits reach a billion). */
 const FREE_INTEGER_DIGITS = 9;
 /** Items of an array without maxItems. */
 export const MAX_ARRAY_ITEMS = 8;
-/** Characters of a string without maxLength (grammar.ts caps every string it emits; this is the fallback). */
-const FREE_STRING_CHARS = 300;
 
 /** A GBNF literal for `text` (JSON text, so only `"`, `\` and controls need escaping). */
 export function gbnfLiteral(text: string): string {
@@ -118,7 +114,7 @@ class GbnfWriter {
 
   string(schema: Record<string, unknown>): string {
     const char = this.rule("char", '[^"\\\\\\x7F\\x00-\\x1F] | "\\\\" ["\\\\/nrt]');
-    const max = typeof schema.maxLength === "number" ? Math.floor(schema.maxLength) : FREE_STRING_CHARS;
+    const max = typeof schema.maxLength === "number" ? Math.floor(schema.maxLength) : MAX_STRING_CHARS; // grammar.ts caps every string it emits; this is the fallback
     const min = Math.min(typeof schema.minLength === "number" ? Math.floor(schema.minLength) : 0, max);
     return this.rule("string", `"\\"" ${repeat(char, min, max)} "\\""`.replace(/ {2}/g, " "));
   }

@@ -20,7 +20,8 @@ import type { QuotablePassage } from "./conversation.js";
 
 export type JsonSchema = Record<string, unknown>;
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+export const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Longest string argument the grammar admits (a query, an id); the answer text gets {@link MAX_ANSWER_CHARS}. */
 export const MAX_STRING_CHARS = 300;

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
 import type { MragContext } from "../../tools/context.js";
 import type { ToolDefinition } from "../../tools/tool.js";
-import { collect, loadCliConfig, parseNumber } from "../shared.js";
+import { collect, loadCliConfig, nextSignal, parseNumber } from "../shared.js";
 
 interface ServeFlags {
   http?: boolean;
@@ -27,19 +27,6 @@ function consoleToStderr(): void {
   console.log = toStderr;
   console.info = toStderr;
   console.debug = toStderr;
-}
-
-/** Resolves on the first SIGINT or SIGTERM. */
-function nextSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-      resolve(signal);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
-  });
 }
 
 /**

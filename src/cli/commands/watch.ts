@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { MragContext } from "../../tools/context.js";
 import type { WatchHandle } from "../../tools/watch.js";
-import { collect, parseNumber, withContext } from "../shared.js";
+import { collect, nextSignal, parseNumber, withContext } from "../shared.js";
 
 interface WatchFlags {
   include?: string[];
@@ -9,19 +9,6 @@ interface WatchFlags {
   gitignore: boolean;
   tag?: string[];
   debounce?: number;
-}
-
-/** Resolves on the first SIGINT or SIGTERM. */
-export function nextSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-      resolve(signal);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
-  });
 }
 
 /** Start watching `folders` for a long-running command; every line goes to stderr (stdout may be MCP's). */

@@ -2,7 +2,7 @@
  * The `local` preset on this machine: a GGUF model in-process (node-llama-cpp), measured, never asserted.
  *
  *   npm run build:ts && bash scripts/fetch-test-model.sh
- *   node dist/bench/local-llm.js [--model file.gguf] [--threads 1] [--runs 3]
+ *   node dist/bench/local-llm.js [--model file.gguf] [--threads 1] [--runs 3] [--max-steps 2]
  *
  * Reports: model load time (node-llama-cpp import and binary, GGUF, context), and per whole `ask` on the
  * Milvus FAQ (examples/milvus-faq, ingested into a temporary embedded store with the builtin embedder): the
@@ -28,6 +28,8 @@ const { values } = parseArgs({
     model: { type: "string", default: path.join(packageRoot(), ".cache/test-models/SmolLM2-135M-Instruct.Q4_1.gguf") },
     threads: { type: "string", default: "1" },
     runs: { type: "string", default: "3" },
+    // As the end-to-end test: the tiny model repeats its search until the step budget, so the budget sets the time.
+    "max-steps": { type: "string", default: "2" },
     question: { type: "string", default: "What is the maximum dimension of a vector in Milvus?" },
   },
 });
@@ -77,7 +79,7 @@ async function main(): Promise<void> {
     const asks: number[] = [];
     for (let i = 0; i < Number(values.runs); i++) {
       const t0 = performance.now();
-      const result = await agent.ask(values.question);
+      const result = await agent.ask(values.question, { maxSteps: Number(values["max-steps"]) });
       asks.push(performance.now() - t0);
       process.stderr.write(
         `ask ${i + 1}: ${Math.round(asks.at(-1) ?? 0)} ms, ${result.steps.length} steps, ${result.toolCalls} tool calls, ${result.answer.citations.length} citations\n`,
@@ -94,6 +96,7 @@ async function main(): Promise<void> {
       architecture: loaded.architecture,
       format: loaded.format,
       threads: Number(values.threads),
+      maxSteps: Number(values["max-steps"]),
       cpu: os.cpus()[0]?.model,
       cores: os.availableParallelism(),
       loadAverage: os.loadavg()[0],

@@ -38,7 +38,7 @@ export async function createAgent(context: MragContext, overrides: { llm?: LlmCl
   const limits = (maxSteps?: number): AgentLimits => ({
     maxSteps: maxSteps ?? context.config.agent.maxSteps,
     maxToolCalls: context.config.agent.maxToolCalls,
-    maxContextTokens: context.config.agent.maxContextTokens,
+    maxContextTokens: Math.min(context.config.agent.maxContextTokens, llm.promptTokens ?? Infinity),
   });
   return {
     llm,

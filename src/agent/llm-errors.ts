@@ -50,16 +50,6 @@ export function describeConnectionCode(code: string | undefined, fallback: strin
   }
 }
 
-export function parseRetryAfter(headers: Headers | undefined): number | undefined {
-  const value = headers?.get("retry-after-ms") ?? undefined;
-  if (value && Number.isFinite(Number(value))) return Number(value);
-  const seconds = headers?.get("retry-after");
-  if (!seconds) return undefined;
-  if (Number.isFinite(Number(seconds))) return Number(seconds) * 1000;
-  const date = Date.parse(seconds);
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
-}
-
 /** The text of an error body in one short line: an HTML page becomes its title (or its words), cut at 200. */
 export function errorBodyText(body: string): string {
   let text = body;

@@ -11,10 +11,16 @@
  * - `llm.timeoutMs` bounds each request (headers and the whole stream). An abort through `request.signal`
  *   rejects at once with an AbortError and is never retried.
  */
-import OpenAI from "openai";
-import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { LlmError } from "../errors.js";
 import { type Logger, silentLogger } from "../log.js";
+import {
+  parseRetryAfter,
+  postJson,
+  sseJson,
+  WireApiError,
+  WireConnectionError,
+  WireTimeoutError,
+} from "../openai-wire.js";
 import { redactText, redactUrl } from "../redact.js";
 import {
   CONTEXT_OVERFLOW,
@@ -22,7 +28,6 @@ import {
   contextHint,
   describeConnectionCode,
   fetchWithReadableErrors,
-  parseRetryAfter,
   serveHint,
   systemErrorCode,
 } from "./llm-errors.js";
@@ -87,8 +92,8 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-/** The server's own error text from an APIError, without the status prefix openai adds. */
-function serverMessage(error: InstanceType<typeof OpenAI.APIError>): string {
+/** The server's own error text from an API error, without the status prefix. */
+function serverMessage(error: WireApiError): string {
   const body = error.error as { message?: unknown } | undefined;
   if (body && typeof body.message === "string" && body.message.trim() !== "") return body.message.trim();
   return error.message.replace(/^\d{3}\s+/, "").trim();
@@ -99,6 +104,11 @@ type Delta = {
   reasoning?: string | null;
   reasoning_content?: string | null;
   tool_calls?: DeltaToolCall[] | null;
+};
+/** One streamed Chat Completions chunk, as loosely as servers send it. */
+type ChatCompletionChunk = {
+  choices?: Array<{ index?: number; delta?: Delta; finish_reason?: string | null }> | null;
+  usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
 };
 type DeltaToolCall = {
   index?: number;
@@ -229,21 +239,10 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
   const scrub = (text: string) => redactText(text, [settings.apiKey]);
   const where = `the LLM server at ${shownUrl} (preset ${preset.name})`;
 
-  const openai = new OpenAI({
-    baseURL: baseUrl,
-    // The SDK insists on a key; local servers ignore it. A real OPENAI_API_KEY is never sent to them.
-    apiKey: settings.apiKey ?? "no-key",
-    // Our own timer covers the whole stream; the SDK's only covers the headers, so it is set just above ours.
-    timeout: timeoutMs + 1_000,
-    maxRetries: 0,
-    // The SDK would otherwise pick OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment and send them.
-    organization: null,
-    project: null,
-    logLevel: "off",
-    fetch: fetchWithReadableErrors,
-  });
+  // Local servers ignore the key; a placeholder keeps the header shape. A real OPENAI_API_KEY is never sent to them.
+  const apiKey = settings.apiKey ?? "no-key";
 
-  function buildBody(request: ChatRequest): ChatCompletionCreateParamsStreaming {
+  function buildBody(request: ChatRequest): Record<string, unknown> {
     const body: Record<string, unknown> = {
       model,
       messages: request.messages,
@@ -266,17 +265,17 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
       };
     }
     Object.assign(body, preset.effortFields(request.effort));
-    // The SDK sends the params object as the JSON body as is, so non-standard fields go through untouched.
-    return body as unknown as ChatCompletionCreateParamsStreaming;
+    // Sent as the JSON body as is, so non-standard fields go through untouched.
+    return body;
   }
 
   /** Classifies anything thrown by one attempt. */
   function classify(error: unknown): AttemptFailure {
     if (error instanceof AttemptFailure) return error;
-    if (error instanceof OpenAI.APIConnectionTimeoutError) {
+    if (error instanceof WireTimeoutError) {
       return new AttemptFailure("timed out", false, "timeout", undefined, { cause: error });
     }
-    if (error instanceof OpenAI.APIConnectionError) {
+    if (error instanceof WireConnectionError) {
       // fetch never connects to ports on its blocked list (9, 25, 6000, ...); retrying cannot help.
       if (causeMessages(error).includes("bad port")) {
         return new AttemptFailure(
@@ -291,7 +290,7 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
       const text = describeConnectionCode(code, error.message);
       return new AttemptFailure(text, true, "connection", undefined, { cause: error });
     }
-    if (error instanceof OpenAI.APIError) {
+    if (error instanceof WireApiError) {
       const status = error.status;
       const message = serverMessage(error);
       if (status === undefined) {
@@ -344,7 +343,7 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
     if (failure.kind === "cut") {
       return new LlmError(`${where} ${failure.message}${tries}`, cause);
     }
-    const status = failure.cause instanceof OpenAI.APIError ? failure.cause.status : undefined;
+    const status = failure.cause instanceof WireApiError ? failure.cause.status : undefined;
     if (status === 401 || status === 403) {
       const env = preset.name === "openrouter" ? "MRAG_LLM_API_KEY or OPENROUTER_API_KEY" : "MRAG_LLM_API_KEY";
       return new LlmError(`the LLM server at ${shownUrl} refused the API key (set ${env}): ${failure.message}`, cause);
@@ -379,9 +378,14 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
     }, timeoutMs);
     const assembler = new TurnAssembler(request.onDelta);
     try {
-      const { data: stream, response } = await openai.chat.completions
-        .create(buildBody(request), { signal: controller.signal })
-        .withResponse();
+      const response = await postJson({
+        baseUrl,
+        path: "/chat/completions",
+        body: buildBody(request),
+        apiKey,
+        signal: controller.signal,
+        fetch: fetchWithReadableErrors,
+      });
       const type = response.headers.get("content-type") ?? "";
       if (type.includes("application/json")) {
         // The server ignored `stream: true` and sent one whole completion.
@@ -395,9 +399,9 @@ export function createLlmClient(llm: LlmClientConfig, options: LlmClientOptions 
         if (choice?.message) assembler.addPart(choice.message);
         if (choice?.finish_reason) assembler.finishReason = choice.finish_reason;
       } else {
-        for await (const chunk of stream) assembler.addChunk(chunk);
+        for await (const chunk of sseJson(response)) assembler.addChunk(chunk as ChatCompletionChunk);
       }
-      // The SDK's stream ends quietly (no throw) when aborted mid-stream: check why it ended.
+      // A stream may end quietly when aborted mid-stream: check why it ended.
       if (userSignal?.aborted) throw abortError();
       if (timedOut) throw new AttemptFailure("timed out", false, "timeout");
       if (assembler.finishReason === null) {

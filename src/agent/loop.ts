@@ -286,7 +286,11 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
         emit({ type: "limit", reason: "length" });
         throw new AgentError(
           `${who} ran out of output tokens while reasoning, twice (finish_reason length with no answer); ` +
-            "use a lower effort (--effort low) or raise the server's max tokens",
+            `use a lower effort (--effort low) or raise ${
+              llm.preset.name === "local"
+                ? "llm.local.maxTokens (MRAG_LLM_LOCAL_MAX_TOKENS)"
+                : "the server's max tokens"
+            }`,
         );
       }
       if (stripHarmony(content).trim() === "") {

@@ -102,6 +102,11 @@ export interface LlmClient {
   readonly preset: Preset;
   readonly baseUrl: string;
   readonly model: string;
+  /**
+   * The conversation size, in tokens, the model's context holds next to one reply, when the client knows it (the
+   * in-process model does); the loop condenses to it instead of overflowing it.
+   */
+  readonly promptTokens?: number;
   complete(request: ChatRequest): Promise<AssistantTurn>;
 }
 

@@ -10,6 +10,7 @@ import { registerDoctorCommand } from "./commands/doctor.js";
 import { registerEmbedCommand } from "./commands/embed.js";
 import { registerEvalCommand } from "./commands/eval.js";
 import { registerIngestCommand } from "./commands/ingest.js";
+import { registerInstallClientCommand } from "./commands/install-client.js";
 import { registerMcpConfigCommand } from "./commands/mcp-config.js";
 import { registerMigrateCommand } from "./commands/migrate.js";
 import { registerModelCommand } from "./commands/model.js";
@@ -17,6 +18,7 @@ import { registerSearchCommand } from "./commands/search.js";
 import { registerServeCommand } from "./commands/serve.js";
 import { registerSourcesCommand } from "./commands/sources.js";
 import { registerStatsCommand } from "./commands/stats.js";
+import { registerWatchCommand } from "./commands/watch.js";
 
 export function buildProgram(): Command {
   const program = new Command("mrag")
@@ -45,6 +47,7 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   registerIngestCommand(program);
+  registerWatchCommand(program);
   registerSearchCommand(program);
   registerSourcesCommand(program);
   registerDeleteCommand(program);
@@ -58,6 +61,7 @@ export function buildProgram(): Command {
   registerModelCommand(program);
   registerConfigCommand(program);
   registerMcpConfigCommand(program);
+  registerInstallClientCommand(program);
   registerDoctorCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;

@@ -86,6 +86,12 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     envType: "string",
     help: "folder source ids are relative to (default: the folder holding the store's .mrag folder; Milvus: absolute paths)",
   },
+  {
+    path: "ingest.watchDebounceMs",
+    env: "MRAG_WATCH_DEBOUNCE_MS",
+    envType: "number",
+    help: "watch: quiet time after the last file event before a sync (a burst of saves is one sync)",
+  },
   { path: "ingest.chunkChars", env: "MRAG_CHUNK_CHARS", envType: "number", help: "maximum characters per chunk" },
   {
     path: "ingest.overlapChars",

@@ -78,6 +78,7 @@ export const ConfigSchema = z
         urlTimeoutMs: positiveInt(600_000).default(20_000),
         allowPrivateUrls: z.boolean().default(false),
         sourceRoot: z.string().min(1).optional(),
+        watchDebounceMs: z.number().int().min(10).max(600_000).default(500),
       })
       .strict()
       .prefault({}),

@@ -1,8 +1,12 @@
-import OpenAI from "openai";
 import { EmbeddingError } from "../errors.js";
+import { parseRetryAfter, postJson, WireApiError, WireConnectionError, WireTimeoutError } from "../openai-wire.js";
 import { redactUrl } from "../redact.js";
 import type { Embedder } from "./types.js";
 import { l2Normalize } from "./vector.js";
+
+interface EmbeddingResponse {
+  data?: { index: number; embedding: number[] }[];
+}
 
 export interface OpenAIEmbedderOptions {
   /** Model name as the endpoint knows it (`text-embedding-3-small`, `nomic-embed-text`, ...). */
@@ -21,24 +25,16 @@ export interface OpenAIEmbedderOptions {
 
 /**
  * Any OpenAI-compatible `/v1/embeddings` endpoint (OpenAI, Ollama, vLLM, LM Studio, llama.cpp server).
- * The `openai` client retries 408/409/429/5xx and connection errors with exponential backoff.
+ * Retries 408/409/429/5xx and connection errors with exponential backoff (a server's `retry-after` first).
  */
 export class OpenAIEmbedder implements Embedder {
   readonly modelId: string;
   #dimension = 0;
-  readonly #client: OpenAI;
   readonly #options: OpenAIEmbedderOptions;
 
   constructor(options: OpenAIEmbedderOptions) {
     this.#options = options;
     this.modelId = `openai:${options.model}${options.dimensions ? `@${options.dimensions}` : ""}`;
-    this.#client = new OpenAI({
-      baseURL: options.baseUrl,
-      // Local servers (Ollama, vLLM) accept any key; the client refuses to start without one.
-      apiKey: options.apiKey ?? "not-needed",
-      timeout: options.timeoutMs,
-      maxRetries: options.maxRetries,
-    });
   }
 
   get dimension(): number {
@@ -72,9 +68,9 @@ export class OpenAIEmbedder implements Embedder {
   async #embed(input: string[]): Promise<Float32Array[]> {
     // Some servers reject empty strings; a single space embeds to "nothing in particular" everywhere.
     const safeInput = input.map((t) => (t.trim() === "" ? " " : t));
-    let response: OpenAI.Embeddings.CreateEmbeddingResponse;
+    let response: EmbeddingResponse;
     try {
-      response = await this.#client.embeddings.create({
+      response = await this.#post({
         model: this.#options.model,
         input: safeInput,
         encoding_format: "float",
@@ -106,31 +102,57 @@ export class OpenAIEmbedder implements Embedder {
     });
   }
 
+  /** One request with retries on 408/409/429/5xx and connection errors, 0.5 s doubling to 8 s. */
+  async #post(body: Record<string, unknown>): Promise<EmbeddingResponse> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const response = await postJson({
+          baseUrl: this.#options.baseUrl,
+          path: "/embeddings",
+          body,
+          // Local servers (Ollama, vLLM) accept any key.
+          apiKey: this.#options.apiKey ?? "not-needed",
+          timeoutMs: this.#options.timeoutMs,
+        });
+        return (await response.json()) as EmbeddingResponse;
+      } catch (error) {
+        const status = error instanceof WireApiError ? error.status : undefined;
+        const transient =
+          error instanceof WireConnectionError ||
+          (status !== undefined && (status === 408 || status === 409 || status === 429 || status >= 500));
+        if (!transient || attempt >= this.#options.maxRetries) throw error;
+        const asked = error instanceof WireApiError ? parseRetryAfter(error.headers) : undefined;
+        const delay = asked !== undefined && asked < 60_000 ? asked : Math.min(8_000, 500 * 2 ** attempt);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
   #explain(error: unknown): EmbeddingError {
     const where = `embeddings endpoint ${redactUrl(this.#options.baseUrl)}`;
-    if (error instanceof OpenAI.APIConnectionTimeoutError) {
+    if (error instanceof WireTimeoutError) {
       return new EmbeddingError(`${where} timed out after ${this.#options.timeoutMs} ms (MRAG_EMBED_TIMEOUT_MS)`, {
         cause: error,
       });
     }
-    if (error instanceof OpenAI.APIConnectionError) {
+    if (error instanceof WireConnectionError) {
       return new EmbeddingError(
         `cannot reach ${where}: is the server running? Set MRAG_EMBED_BASE_URL (or embed.openai.baseUrl) to the right address`,
         { cause: error },
       );
     }
-    if (error instanceof OpenAI.AuthenticationError || error instanceof OpenAI.PermissionDeniedError) {
+    if (error instanceof WireApiError && (error.status === 401 || error.status === 403)) {
       return new EmbeddingError(`${where} rejected the API key (HTTP ${error.status}); set MRAG_EMBED_API_KEY`, {
         cause: error,
       });
     }
-    if (error instanceof OpenAI.NotFoundError) {
+    if (error instanceof WireApiError && error.status === 404) {
       return new EmbeddingError(
         `${where} does not know model "${this.#options.model}" (HTTP 404); check the name after "openai:" (e.g. pull it with Ollama first)`,
         { cause: error },
       );
     }
-    if (error instanceof OpenAI.APIError) {
+    if (error instanceof WireApiError) {
       return new EmbeddingError(`${where} failed with HTTP ${error.status ?? "error"}: ${error.message}`, {
         cause: error,
       });

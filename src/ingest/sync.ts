@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { Embedder } from "../embed/types.js";
 import { IngestError, UsageError } from "../errors.js";
 import type { ChunkRecord, Collection, SourceReplacement } from "../store/types.js";
@@ -36,6 +37,13 @@ export interface IngestRequest {
   skipFolders?: string[];
   /** Chunks embedded and written per store commit. */
   batchChunks?: number;
+  /**
+   * Absolute paths (files or folders) known to have changed since the last sync (a file watcher's events).
+   * When given, a discovered file outside them that is already stored counts as unchanged without being read;
+   * files not stored yet are read anyway, so an event the watcher missed costs a read, never a lost file.
+   * Discovery and pruning are unchanged: ignore rules, types and removals stay exactly those of a full sync.
+   */
+  changedPaths?: readonly string[];
   signal?: AbortSignal;
   onProgress?: (event: IngestProgress) => void;
 }
@@ -235,8 +243,15 @@ export async function ingestSources(
     }
   };
 
+  const touched = request.changedPaths ? touchedBy(request.changedPaths) : undefined;
   for (const file of discovered.files) {
     progress({ phase: "ingest", done, total, source: file.source });
+    if (touched && !touched(file.absPath) && existing.has(file.source)) {
+      seen.add(file.source);
+      summary.unchanged.push(file.source);
+      done++;
+      continue;
+    }
     const bytes = await readRegularFile(file.absPath, file.source, {
       maxBytes: request.maxFileBytes,
       noFollow: file.walked,
@@ -294,6 +309,13 @@ export async function ingestSources(
   summary.durationMs = Date.now() - started;
   progress({ phase: "done", done, total });
   return summary;
+}
+
+/** Whether a file is one of `changed` or lies under one of them (a folder renamed in, say). */
+function touchedBy(changed: readonly string[]): (absPath: string) => boolean {
+  const exact = new Set(changed.map((p) => path.resolve(p)));
+  const folders = [...exact].map((p) => (p.endsWith(path.sep) ? p : p + path.sep));
+  return (absPath) => exact.has(absPath) || folders.some((f) => absPath.startsWith(f));
 }
 
 /** Stored ids that may be an older id of a file: relative paths by last segment, absolute paths as they are. */

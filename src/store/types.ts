@@ -113,6 +113,11 @@ export interface CollectionMeta {
   modelId: string;
   dimension: number;
   createdAt: number;
+  /**
+   * The keyword analysis version its search text was written with (store/keyword-text.ts), where the store
+   * does that analysis itself (embedded); below the current version, CJK text is not segmented.
+   */
+  keywordAnalysis?: number;
 }
 
 export interface Collection {

@@ -25,6 +25,8 @@ export interface IngestOperation {
   force?: boolean;
   /** Folder source ids are relative to; default `resolveSourceRoot` (eval names the folder it wrote). */
   root?: string;
+  /** Only these changed files (or folders) are read; see `IngestRequest.changedPaths` (the watcher). */
+  changedPaths?: readonly string[];
   signal?: AbortSignal;
   onProgress?: (event: IngestProgress) => void;
 }
@@ -64,6 +66,7 @@ export async function runIngest(context: MragContext, operation: IngestOperation
       tags: operation.tags ?? [],
       prune: operation.prune ?? false,
       force: operation.force ?? false,
+      ...(operation.changedPaths ? { changedPaths: operation.changedPaths } : {}),
       ...(operation.signal ? { signal: operation.signal } : {}),
       ...(operation.onProgress ? { onProgress: operation.onProgress } : {}),
     });

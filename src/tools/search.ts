@@ -17,11 +17,17 @@ export const SearchInputSchema = z
       .max(4000, "query is longer than 4000 characters; shorten it")
       .refine((q) => q.trim().length > 0, "query must not be empty; pass the words to search for")
       .describe("What to look for: a question or keywords, in natural language. The server embeds it."),
-    k: boundedInt("k", 1, SEARCH_MAX_K).default(8).describe(`Number of hits, 1-${SEARCH_MAX_K} (default 8).`),
+    // k and mode default to the server's search.k / search.mode (8 and hybrid unless configured), so an
+    // operator's choice holds for MCP clients and the agent as it does for `mrag search`.
+    k: boundedInt("k", 1, SEARCH_MAX_K)
+      .optional()
+      .describe(`Number of hits, 1-${SEARCH_MAX_K} (default: the server's search.k, 8 unless configured).`),
     mode: z
       .enum(SEARCH_MODES)
-      .default("hybrid")
-      .describe("hybrid (default: meaning + exact words), dense (meaning only) or keyword (BM25, exact words)."),
+      .optional()
+      .describe(
+        "hybrid (meaning + exact words), dense (meaning only) or keyword (BM25, exact words); default: the server's search.mode, hybrid unless configured.",
+      ),
     filter: SearchFilterSchema.superRefine((filter, ctx) => {
       const [prefixOk, prefixMessage] = noNul("sourcePrefix");
       if (filter.sourcePrefix !== undefined && !prefixOk(filter.sourcePrefix)) {
@@ -116,7 +122,8 @@ export function denseWeightFor(embedder: string): number {
   return embedder === "builtin" ? 0.5 : 1;
 }
 
-async function runSearch(context: MragContext, input: z.output<typeof SearchInputSchema>): Promise<SearchOutput> {
+async function runSearch(context: MragContext, given: z.output<typeof SearchInputSchema>): Promise<SearchOutput> {
+  const input = { ...given, k: given.k ?? context.config.search.k, mode: given.mode ?? context.config.search.mode };
   const collection = await context.collection({ create: false });
   const vector = input.mode === "keyword" ? undefined : await (await context.embedder()).embedQuery(input.query);
   const hits = await collection.search({

@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { FINAL_ANSWER_TOOL, quoteOccurs } from "../../src/agent/answer.js";
 import { plainTurns, quotablePassages, toolsPrompt } from "../../src/agent/local/conversation.js";
-import { answerSchemaFor, replySchema, toGrammarSchema } from "../../src/agent/local/grammar.js";
+import { gbnfForJsonSchema, gbnfLiteral } from "../../src/agent/local/gbnf.js";
+import {
+  answerSchemaFor,
+  MAX_STRING_CHARS,
+  replySchema,
+  stringCharsFor,
+  toGrammarSchema,
+} from "../../src/agent/local/grammar.js";
 import {
   callHeader,
   parseHarmonyHeader,
@@ -131,12 +138,12 @@ describe("Harmony rendering (gpt-oss)", () => {
 });
 
 describe("grammar schemas", () => {
-  it("keeps the JSON-Schema subset node-llama-cpp's grammar knows and drops the rest", () => {
+  it("keeps the JSON-Schema subset mrag's grammar writer knows and drops the rest", () => {
     expect(toGrammarSchema(SEARCH.function.parameters)).toEqual({
       type: "object",
       properties: {
         query: { type: "string", description: "What to look for", minLength: 1, maxLength: 300 },
-        topK: { type: "integer" },
+        topK: { type: "integer", minimum: 1, maximum: 50 },
         mode: { enum: ["hybrid", "dense", "keyword"] },
       },
       required: ["query"],
@@ -169,6 +176,58 @@ describe("grammar schemas", () => {
       properties: { citations: { maxItems: number } };
     };
     expect(none.properties.citations.maxItems).toBe(0);
+  });
+});
+
+describe("GBNF from the tool schemas (mrag's writer)", () => {
+  const rules = (gbnf: string) =>
+    new Map(
+      gbnf
+        .trim()
+        .split("\n")
+        .map((line) => line.split(" ::= ") as [string, string]),
+    );
+
+  it("writes compact JSON: no whitespace rule, keys and punctuation as literals", () => {
+    const gbnf = gbnfForJsonSchema(toGrammarSchema(SEARCH.function.parameters));
+    // The only spaces are between grammar symbols; no rule admits a space, tab or newline of its own.
+    for (const [name, body] of rules(gbnf)) {
+      expect(body, name).not.toMatch(/(?:^|\s)"(?: |\\n|\\t)+"(?:\s|$)|\[(?: |\\n|\\t)+\]/);
+    }
+    expect(gbnf).toContain(gbnfLiteral('"query":'));
+    expect(gbnfLiteral('"a\\b"')).toBe('"\\"a\\\\b\\""');
+  });
+
+  it("keeps optional properties optional (required first) and bounds every value", () => {
+    const gbnf = gbnfForJsonSchema(toGrammarSchema(SEARCH.function.parameters));
+    const table = rules(gbnf);
+    const root = table.get(table.get("root") ?? "") ?? "";
+    // query is required, topK and mode each an optional `,"key":value` group after it.
+    expect(root.startsWith(`"{" ${gbnfLiteral('"query":')}`)).toBe(true);
+    expect(root).toMatch(/\("," "\\"topK\\":" integer\d+\)\?/);
+    expect(root).toMatch(/\("," "\\"mode\\":" enum\d+\)\?/);
+    // minLength 1, maxLength 300; topK between 1 and 50: two digits at most, no sign.
+    expect(gbnf).toMatch(/string\d+ ::= "\\"" char\d+\{1,300\} "\\""/);
+    expect(gbnf).toMatch(/integer\d+ ::= \("0" \| \[1-9\] \[0-9\]\{0,1\}\)$/m);
+    // An object with no required key may be empty or start at any of its keys.
+    const loose = gbnfForJsonSchema({ type: "object", properties: { a: { type: "boolean" }, b: { type: "null" } } });
+    expect(loose).toContain(`"{" (${gbnfLiteral('"a":')} boolean`);
+    expect(loose).toContain(`| ${gbnfLiteral('"b":')} "null")? "}"`);
+    // Arrays: at most their maxItems (never more than 8); none at all when maxItems is 0.
+    expect(gbnfForJsonSchema({ type: "array", items: { type: "null" }, maxItems: 3 })).toContain('("," "null"){0,2}');
+    expect(gbnfForJsonSchema({ type: "array", items: {}, maxItems: 0 })).toBe('root ::= "[]"\n\n');
+    // What no JSON value can satisfy is refused by name (the client turns it into a one-line LlmError).
+    expect(() => gbnfForJsonSchema({ enum: [] })).toThrow("an enum with no values admits nothing");
+    expect(() => gbnfForJsonSchema({ $ref: "#/$defs/missing" })).toThrow("#/$defs/missing");
+  });
+
+  it("bounds each string by half the tokens the turn has left, so a call that repeats itself still closes", () => {
+    expect(stringCharsFor(undefined, MAX_STRING_CHARS)).toBe(MAX_STRING_CHARS);
+    expect(stringCharsFor(4096, MAX_STRING_CHARS)).toBe(MAX_STRING_CHARS);
+    expect(stringCharsFor(256, MAX_STRING_CHARS)).toBe(128);
+    expect(stringCharsFor(1, MAX_STRING_CHARS)).toBe(1);
+    const reply = replySchema([SEARCH], [], 100) as { properties: { arguments: { properties: { query: unknown } } } };
+    expect(reply.properties.arguments.properties.query).toMatchObject({ maxLength: 50 });
   });
 });
 

@@ -1,6 +1,8 @@
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { silentLogger } from "../../src/log.js";
+import { createContext } from "../../src/tools/context.js";
 import { runIngest } from "../../src/tools/ingest.js";
 import { searchHandler } from "../../src/tools/search.js";
 import { makeWorkspace, type Workspace } from "../helpers/workspace.js";
@@ -51,6 +53,23 @@ describe("ingest and search the milvus FAQ", () => {
     for (const mode of ["dense", "keyword"] as const) {
       const { hits } = await searchHandler(ws.context, { query: "How is data stored in milvus?", mode, k: 3 });
       expect(hits.map((h) => h.heading ?? "")).toContainEqual(expect.stringMatching(/Where does Milvus store data\?$/));
+    }
+  });
+
+  it("takes k and mode from the server's search config when a client leaves them out", async () => {
+    const configured = createContext(
+      { ...ws.config, search: { ...ws.config.search, k: 2, mode: "keyword" } },
+      { cwd: ws.dir, logger: silentLogger },
+    );
+    try {
+      const output = await searchHandler(configured, { query: "How is data stored in milvus?" });
+      expect(output.mode).toBe("keyword");
+      expect(output.hits).toHaveLength(2);
+      const explicit = await searchHandler(configured, { query: "How is data stored in milvus?", mode: "dense", k: 3 });
+      expect(explicit.mode).toBe("dense");
+      expect(explicit.hits).toHaveLength(3);
+    } finally {
+      await configured.close();
     }
   });
 

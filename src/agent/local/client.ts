@@ -12,14 +12,22 @@
  * - An abort stops the generation at once and frees the model for the next request in the queue.
  */
 import os from "node:os";
-import type { ChatHistoryItem, Llama, LlamaText, Token } from "node-llama-cpp";
+import type { ChatHistoryItem, LlamaText, Token } from "node-llama-cpp";
 import { LlmError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../log.js";
 import { PRESETS } from "../presets.js";
 import type { AssistantTurn, ChatRequest, Effort, FunctionTool, LlmClient, RawToolCall } from "../types.js";
 import { resolveLocalModelPath } from "./catalog.js";
 import { plainTurns, quotablePassages } from "./conversation.js";
-import { argumentsSchema, type JsonSchema, replySchema } from "./grammar.js";
+import { gbnfForJsonSchema } from "./gbnf.js";
+import {
+  argumentsSchema,
+  type JsonSchema,
+  MAX_ANSWER_CHARS,
+  replySchema,
+  stringCharsFor,
+  toGrammarSchema,
+} from "./grammar.js";
 import { callHeader, HARMONY_MESSAGE_ENDS, type HarmonyPiece, parseHarmonyHeader, renderHarmony } from "./harmony.js";
 import { type LocalModel, type LocalModelSettings, sharedLocalModel } from "./runtime.js";
 
@@ -52,6 +60,8 @@ export interface LocalLlmClient extends LlmClient {
   /** Loads the model now (otherwise on the first request); resolves to it. */
   ready(): Promise<LocalModel>;
   readonly lastTimings: LocalTurnTimings | undefined;
+  /** The conversation size the context holds next to one turn's output (llm.local.contextSize - maxTokens). */
+  readonly promptTokens: number;
 }
 
 /** Harmony analysis messages one turn may write before it must call or answer. */
@@ -130,6 +140,10 @@ export function createLocalLlmClient(
     get lastTimings() {
       return lastTimings;
     },
+    // The loop counts four characters per token and leaves out the tool list the prompt carries; with SmolLM2's
+    // tokenizer on search results (ids, paths, numbers) the real prompt came out about 1.5 times that, so the
+    // loop condenses at 60 % of the room (the check in #generate stays the backstop).
+    promptTokens: Math.max(1000, Math.floor((settings.contextSize - maxTokens) * 0.6)),
   };
 }
 
@@ -186,10 +200,26 @@ class Generation {
     options: { schema?: JsonSchema; maxTokens: number; stops?: readonly LlamaText[]; onText?: (text: string) => void },
   ): Promise<{ text: string; cut: boolean }> {
     const { llama, model, completion } = this.m;
-    const grammar = options.schema
-      ? await llama.createGrammarForJsonSchema(options.schema as Parameters<Llama["createGrammarForJsonSchema"]>[0])
-      : undefined;
-    this.#promptTokens = Math.max(this.#promptTokens, prompt.tokenize(model.tokenizer).length);
+    let grammar: Awaited<ReturnType<typeof llama.createGrammar>> | undefined;
+    try {
+      grammar = options.schema ? await llama.createGrammar({ grammar: gbnfForJsonSchema(options.schema) }) : undefined;
+    } catch (error) {
+      // A tool schema the grammar cannot express (an empty enum, a dangling $ref): named, not a crash.
+      const why = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      throw new LlmError(`the local preset cannot build a grammar for this call: ${why}`, { cause: error });
+    }
+    const promptTokens = prompt.tokenize(model.tokenizer).length;
+    this.#promptTokens = Math.max(this.#promptTokens, promptTokens);
+    // node-llama-cpp would silently drop the start of a prompt that does not fit (the system prompt and the
+    // question first): refuse instead, with the two settings that make it fit.
+    const contextSize = this.m.context.contextSize;
+    if (promptTokens + options.maxTokens > contextSize) {
+      throw new LlmError(
+        `the conversation (${promptTokens} tokens) and the reply (up to ${options.maxTokens}) do not fit the local ` +
+          `model's context of ${contextSize} tokens: raise llm.local.contextSize (MRAG_LLM_LOCAL_CONTEXT_SIZE), or ` +
+          "lower agent.maxContextTokens (MRAG_AGENT_MAX_CONTEXT_TOKENS) or llm.local.maxTokens",
+      );
+    }
     let text = "";
     try {
       const result = await completion.generateCompletionWithMeta(prompt, {
@@ -238,7 +268,8 @@ class Generation {
     const passages = quotablePassages(this.request.messages);
     const onDelta = this.request.onDelta;
     if (this.#tools.length === 0) {
-      const schema = this.request.responseFormat?.schema;
+      const format = this.request.responseFormat?.schema;
+      const schema = format ? toGrammarSchema(format, stringCharsFor(this.#budget(), MAX_ANSWER_CHARS)) : undefined;
       const out = await this.#generate(state.contextText, {
         ...(schema ? { schema } : {}),
         maxTokens: this.#budget(),
@@ -254,7 +285,7 @@ class Generation {
       return { content: out.text, reasoning: "", toolCalls: [], finishReason: out.cut ? "length" : "stop" };
     }
     const out = await this.#generate(state.contextText, {
-      schema: replySchema(toolsForReply(this.request.messages, this.#tools), passages),
+      schema: replySchema(toolsForReply(this.request.messages, this.#tools), passages, this.#budget()),
       maxTokens: this.#budget(),
       stops,
       onText: (text) => {
@@ -308,7 +339,7 @@ class Generation {
       if (recipient !== undefined) {
         const tool = this.#tools.find((t) => t.function.name === recipient);
         const out = await this.#generate(prompt, {
-          ...(tool ? { schema: argumentsSchema(tool, passages) } : {}),
+          ...(tool ? { schema: argumentsSchema(tool, passages, this.#budget()) } : {}),
           maxTokens: this.#budget(),
           stops: ends,
           onText: (text) => onDelta?.({ toolCall: { name: recipient, argumentsSoFar: text } }),

@@ -11,8 +11,8 @@
  * - In `final_answer`, a citation can only name a passage that was retrieved in this conversation, with its
  *   source, and quote a sentence copied from that passage ({@link answerSchemaFor}); the answer text is free.
  *
- * node-llama-cpp's JSON-Schema grammar knows a subset of JSON Schema ({@link toGrammarSchema}); keywords it does
- * not know (`pattern`, `minimum`, `format`, ...) are dropped, so those limits are still checked by the tool
+ * The grammar is written by gbnf.ts from the subset of JSON Schema {@link toGrammarSchema} keeps; keywords it drops
+ * (`pattern`, `format`, `exclusiveMinimum`, ...) and the exact numeric bounds are still checked by the tool
  * itself, whose error goes back to the model as usual.
  */
 import type { FunctionTool } from "../types.js";
@@ -20,7 +20,8 @@ import type { QuotablePassage } from "./conversation.js";
 
 export type JsonSchema = Record<string, unknown>;
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+export const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Longest string argument the grammar admits (a query, an id); the answer text gets {@link MAX_ANSWER_CHARS}. */
 export const MAX_STRING_CHARS = 300;
@@ -29,12 +30,22 @@ export const MAX_ANSWER_CHARS = 1500;
 export const MAX_CITATIONS = 4;
 
 /**
- * The part of a JSON Schema node-llama-cpp turns into a grammar: type (one or several), const, enum,
- * properties / required / additionalProperties, items / prefixItems / minItems / maxItems, minLength /
- * maxLength, oneOf (anyOf is read as oneOf), $ref / $defs, description.
+ * How long one string value may be for a call that has `budgetTokens` left in its turn: half of it (every token
+ * the grammar admits inside a string is at least one character), so a model that repeats itself inside a value
+ * still closes the call within the turn; never more than `cap`.
  */
-export function toGrammarSchema(schema: unknown): JsonSchema {
+export function stringCharsFor(budgetTokens: number | undefined, cap: number): number {
+  return budgetTokens === undefined ? cap : Math.max(1, Math.min(cap, Math.floor(budgetTokens / 2)));
+}
+
+/**
+ * The part of a JSON Schema gbnf.ts turns into a grammar: type (one or several), const, enum, properties /
+ * required (optional properties stay optional), items / minItems / maxItems, minLength / maxLength, minimum /
+ * maximum (they bound an integer's digits), oneOf (anyOf is read as oneOf), $ref / $defs, description.
+ */
+export function toGrammarSchema(schema: unknown, maxStringChars = MAX_STRING_CHARS): JsonSchema {
   if (!isObject(schema)) return {};
+  const sub = (v: unknown) => toGrammarSchema(v, maxStringChars);
   const out: JsonSchema = {};
   if (typeof schema.description === "string") out.description = schema.description;
   if ("const" in schema) return { ...out, const: schema.const };
@@ -42,19 +53,19 @@ export function toGrammarSchema(schema: unknown): JsonSchema {
   if (typeof schema.$ref === "string") return { ...out, $ref: schema.$ref };
   const defs = schema.$defs ?? schema.definitions;
   if (isObject(defs)) {
-    out.$defs = Object.fromEntries(Object.entries(defs).map(([k, v]) => [k, toGrammarSchema(v)]));
+    out.$defs = Object.fromEntries(Object.entries(defs).map(([k, v]) => [k, sub(v)]));
   }
   const union = (Array.isArray(schema.oneOf) ? schema.oneOf : undefined) ?? schema.anyOf;
-  if (Array.isArray(union)) return { ...out, oneOf: union.map(toGrammarSchema) };
+  if (Array.isArray(union)) return { ...out, oneOf: union.map(sub) };
   const type = schema.type;
   if (Array.isArray(type)) {
-    return { ...out, oneOf: type.map((t) => toGrammarSchema({ ...schema, type: t, description: undefined })) };
+    return { ...out, oneOf: type.map((t) => sub({ ...schema, type: t, description: undefined })) };
   }
   switch (type) {
     case "object": {
       const properties = isObject(schema.properties) ? schema.properties : {};
       out.type = "object";
-      out.properties = Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, toGrammarSchema(v)]));
+      out.properties = Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, sub(v)]));
       if (Array.isArray(schema.required)) {
         out.required = schema.required.filter((k) => typeof k === "string" && k in properties);
       }
@@ -64,8 +75,7 @@ export function toGrammarSchema(schema: unknown): JsonSchema {
     }
     case "array": {
       out.type = "array";
-      if (schema.items !== undefined) out.items = toGrammarSchema(schema.items);
-      if (Array.isArray(schema.prefixItems)) out.prefixItems = schema.prefixItems.map(toGrammarSchema);
+      if (schema.items !== undefined) out.items = sub(schema.items);
       for (const key of ["minItems", "maxItems"] as const) if (typeof schema[key] === "number") out[key] = schema[key];
       return out;
     }
@@ -74,12 +84,15 @@ export function toGrammarSchema(schema: unknown): JsonSchema {
       if (typeof schema.minLength === "number") out.minLength = schema.minLength;
       // A small model can loop inside a string until the token budget is gone; a bound makes it close the JSON.
       out.maxLength = Math.min(
-        typeof schema.maxLength === "number" ? schema.maxLength : MAX_STRING_CHARS,
-        MAX_STRING_CHARS,
+        typeof schema.maxLength === "number" ? schema.maxLength : maxStringChars,
+        maxStringChars,
       );
       return out;
     case "number":
     case "integer":
+      out.type = type;
+      for (const key of ["minimum", "maximum"] as const) if (typeof schema[key] === "number") out[key] = schema[key];
+      return out;
     case "boolean":
     case "null":
       out.type = type;
@@ -94,10 +107,16 @@ export function toGrammarSchema(schema: unknown): JsonSchema {
  * The `final_answer` arguments with citations tied to what was retrieved: each citation is one of the
  * passages shown (its number and source as constants) quoting one of its sentences.
  */
-export function answerSchemaFor(parameters: JsonSchema, passages: readonly QuotablePassage[]): JsonSchema {
-  const schema = toGrammarSchema(parameters);
+export function answerSchemaFor(
+  parameters: JsonSchema,
+  passages: readonly QuotablePassage[],
+  budgetTokens?: number,
+): JsonSchema {
+  const schema = toGrammarSchema(parameters, stringCharsFor(budgetTokens, MAX_STRING_CHARS));
   const properties = isObject(schema.properties) ? { ...schema.properties } : {};
-  if (isObject(properties.answer)) properties.answer = { ...properties.answer, maxLength: MAX_ANSWER_CHARS };
+  if (isObject(properties.answer)) {
+    properties.answer = { ...properties.answer, maxLength: stringCharsFor(budgetTokens, MAX_ANSWER_CHARS) };
+  }
   const citable = passages.filter((p) => p.quotes.length > 0);
   properties.citations =
     citable.length === 0
@@ -121,18 +140,29 @@ export function answerSchemaFor(parameters: JsonSchema, passages: readonly Quota
   return { ...schema, properties };
 }
 
-/** The arguments schema of one tool as the grammar takes it (`final_answer` with its citations tied). */
-export function argumentsSchema(tool: FunctionTool, passages: readonly QuotablePassage[]): JsonSchema {
+/**
+ * The arguments schema of one tool as the grammar takes it (`final_answer` with its citations tied), for a call
+ * with `budgetTokens` left in its turn (strings bounded by {@link stringCharsFor}).
+ */
+export function argumentsSchema(
+  tool: FunctionTool,
+  passages: readonly QuotablePassage[],
+  budgetTokens?: number,
+): JsonSchema {
   return tool.function.name === "final_answer"
-    ? answerSchemaFor(tool.function.parameters, passages)
-    : toGrammarSchema(tool.function.parameters);
+    ? answerSchemaFor(tool.function.parameters, passages, budgetTokens)
+    : toGrammarSchema(tool.function.parameters, stringCharsFor(budgetTokens, MAX_STRING_CHARS));
 }
 
 /** A whole reply of a chat-template model: exactly one call of one of the tools offered. */
-export function replySchema(tools: readonly FunctionTool[], passages: readonly QuotablePassage[]): JsonSchema {
+export function replySchema(
+  tools: readonly FunctionTool[],
+  passages: readonly QuotablePassage[],
+  budgetTokens?: number,
+): JsonSchema {
   const branches = tools.map((tool) => ({
     type: "object",
-    properties: { tool: { const: tool.function.name }, arguments: argumentsSchema(tool, passages) },
+    properties: { tool: { const: tool.function.name }, arguments: argumentsSchema(tool, passages, budgetTokens) },
     required: ["tool", "arguments"],
     additionalProperties: false,
   }));

@@ -6,10 +6,10 @@
  * node-llama-cpp is optional: it is not installed with mrag (`npm i node-llama-cpp` adds it); `getLlama` is
  * called with `build: "never"`, so only its prebuilt binaries are used and nothing is downloaded or compiled.
  */
-import { existsSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Llama, LlamaCompletion, LlamaContext, LlamaModel } from "node-llama-cpp";
+import type { GgufFileInfo, Llama, LlamaCompletion, LlamaContext, LlamaModel } from "node-llama-cpp";
 import { LlmError } from "../../errors.js";
 import { type Logger, silentLogger } from "../../log.js";
 
@@ -80,8 +80,9 @@ export async function checkMemory(
   llama: Llama,
   settings: LocalModelSettings,
   free: { ram: number; vram: number },
+  fileInfo?: GgufFileInfo,
 ): Promise<MemoryEstimate | undefined> {
-  const fileInfo = await lib.readGgufFileInfo(settings.modelPath);
+  fileInfo ??= await lib.readGgufFileInfo(settings.modelPath);
   const insights = await lib.GgufInsights.from(fileInfo, llama);
   let gpuLayers: number | undefined;
   if (llama.gpu === false) gpuLayers = 0;
@@ -121,6 +122,46 @@ export function promptFormatOf(architecture: string, chatTemplate: string | unde
   if (architecture === "gpt-oss") return "harmony";
   if (chatTemplate?.includes("<|channel|>")) return "harmony";
   return "chat-template";
+}
+
+/** How to name a model file that works, at the end of every message about a file that does not. */
+const MODEL_FIX =
+  "pass a .gguf file (--llm-model /path/to/model.gguf, MRAG_LLM_MODEL) or run `mrag model pull gpt-oss-20b`";
+
+/**
+ * The GGUF header of `file`, or a one-line refusal naming `llm.model` for a file that is not a GGUF model or
+ * ends before its last tensor (a download cut short): caught here, before llama.cpp's own less helpful failure.
+ */
+export async function readModelFile(lib: NodeLlamaCpp, file: string): Promise<GgufFileInfo> {
+  const shown = path.basename(file);
+  const magic = Buffer.alloc(4);
+  const fd = openSync(file, "r");
+  try {
+    readSync(fd, magic, 0, 4, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (magic.toString("latin1") !== "GGUF") {
+    throw new LlmError(`llm.model: ${shown} is not a GGUF model file (it does not start with "GGUF"); ${MODEL_FIX}`);
+  }
+  let info: GgufFileInfo;
+  try {
+    info = await lib.readGgufFileInfo(file);
+  } catch (error) {
+    const why = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    throw new LlmError(`llm.model: ${shown} has a damaged GGUF header (${why}); ${MODEL_FIX}`, { cause: error });
+  }
+  const lastTensorStart = Math.max(
+    0,
+    ...(info.fullTensorInfo ?? info.tensorInfo ?? []).map((t) => Number(t.fileOffset)),
+  );
+  const size = statSync(file).size;
+  if (size <= lastTensorStart) {
+    throw new LlmError(
+      `llm.model: ${shown} is truncated (${size} bytes, its tensors reach past byte ${lastTensorStart}): download it again; ${MODEL_FIX}`,
+    );
+  }
+  return info;
 }
 
 const loaded = new Map<string, Promise<LocalModel>>();
@@ -169,9 +210,7 @@ async function load(settings: LocalModelSettings, logger: Logger): Promise<Local
   const started = performance.now();
   const file = settings.modelPath;
   if (!existsSync(file) || !statSync(file).isFile()) {
-    throw new LlmError(
-      `no model file at ${file}: pass a .gguf file (--llm-model /path/to/model.gguf, MRAG_LLM_MODEL) or run \`mrag model pull gpt-oss-20b\``,
-    );
+    throw new LlmError(`llm.model: no model file at ${file}; ${MODEL_FIX}`);
   }
   const lib = await loadNodeLlamaCpp();
   let llama: Llama;
@@ -192,7 +231,8 @@ async function load(settings: LocalModelSettings, logger: Logger): Promise<Local
     );
   }
   const vram = llama.gpu === false ? { free: 0 } : await llama.getVramState();
-  await checkMemory(lib, llama, settings, { ram: os.freemem(), vram: vram.free });
+  const fileInfo = await readModelFile(lib, file);
+  await checkMemory(lib, llama, settings, { ram: os.freemem(), vram: vram.free }, fileInfo);
   let model: LlamaModel;
   try {
     model = await llama.loadModel({
@@ -201,7 +241,7 @@ async function load(settings: LocalModelSettings, logger: Logger): Promise<Local
     });
   } catch (error) {
     throw new LlmError(
-      `cannot load ${path.basename(file)}: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`,
+      `llm.model: cannot load ${path.basename(file)} (${error instanceof Error ? error.message.split("\n")[0] : String(error)}); the file may be damaged: download it again, or ${MODEL_FIX}`,
       { cause: error },
     );
   }

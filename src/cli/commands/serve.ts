@@ -1,8 +1,9 @@
 import { format } from "node:util";
 import type { Command } from "commander";
+import { UsageError } from "../../errors.js";
 import type { MragContext } from "../../tools/context.js";
 import type { ToolDefinition } from "../../tools/tool.js";
-import { collect, loadCliConfig, parseNumber } from "../shared.js";
+import { collect, loadCliConfig, nextSignal, parseNumber } from "../shared.js";
 
 interface ServeFlags {
   http?: boolean;
@@ -12,6 +13,7 @@ interface ServeFlags {
   readOnly?: boolean;
   toolPrefix?: string;
   allowRoot?: string[];
+  watch?: string[];
 }
 
 /**
@@ -25,19 +27,6 @@ function consoleToStderr(): void {
   console.log = toStderr;
   console.info = toStderr;
   console.debug = toStderr;
-}
-
-/** Resolves on the first SIGINT or SIGTERM. */
-function nextSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", on);
-      process.off("SIGTERM", on);
-      resolve(signal);
-    };
-    process.on("SIGINT", on);
-    process.on("SIGTERM", on);
-  });
 }
 
 /**
@@ -54,6 +43,22 @@ function warmUp(context: MragContext): void {
   });
 }
 
+/** `--watch`: the folders' first sync runs while the server already answers (searches see the old state). */
+async function startServeWatch(
+  context: MragContext,
+  folders: string[] | undefined,
+  signal: AbortSignal,
+): Promise<{ close(): Promise<void> } | undefined> {
+  if (!folders || folders.length === 0) return undefined;
+  const { startCliWatch } = await import("./watch.js");
+  try {
+    return await startCliWatch(context, folders, { checkAllowedRoots: true, signal });
+  } catch (error) {
+    if (signal.aborted) return undefined; // shut down during the first sync
+    throw error;
+  }
+}
+
 export function registerServeCommand(program: Command): void {
   program
     .command("serve")
@@ -67,6 +72,11 @@ export function registerServeCommand(program: Command): void {
     .option(
       "--allow-root <dir>",
       "a folder the ingest tool may read (repeatable; default: the working directory) [env MRAG_ALLOW_ROOTS]",
+      collect,
+    )
+    .option(
+      "--watch <dir>",
+      "keep this folder in sync while serving (repeatable; inside the allowed roots) [debounce: env MRAG_WATCH_DEBOUNCE_MS]",
       collect,
     )
     .action(async (flags: ServeFlags, command: Command) => {
@@ -90,7 +100,17 @@ export function registerServeCommand(program: Command): void {
         context.logger.error(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`);
       process.on("unhandledRejection", onRejection);
       let closeAsk: (() => Promise<void>) | undefined;
+      let watch: { close(): Promise<void> } | undefined;
+      const stopWatch = new AbortController();
       try {
+        if (flags.watch?.length && config.server.readOnly) {
+          throw new UsageError("--watch writes to the store; it cannot be combined with --read-only");
+        }
+        if (flags.watch?.length) {
+          // Checked before serving: a client should see a refused folder as a server that did not start.
+          const { resolveWatchFolders } = await import("../../tools/watch.js");
+          await resolveWatchFolders(context, { folders: flags.watch, checkAllowedRoots: true });
+        }
         const roots = await resolveAllowedRoots(config.server.allowRoots, context.cwd);
         const access = config.server.readOnly
           ? "read-only"
@@ -112,7 +132,10 @@ export function registerServeCommand(program: Command): void {
           const handle = await startHttpServer(context, { extraTools });
           context.logger.info(`${access}; ${context.config.collection} at ${config.store}`);
           warmUp(context);
-          const signal = await nextSignal();
+          const stopped = nextSignal();
+          void stopped.then(() => stopWatch.abort());
+          watch = await startServeWatch(context, flags.watch, stopWatch.signal);
+          const signal = await stopped;
           context.logger.info(`${signal}: shutting down`);
           await handle.close();
         } else {
@@ -120,9 +143,14 @@ export function registerServeCommand(program: Command): void {
           const { closed, stop } = await serveStdio(context, { extraTools });
           context.logger.debug(`serving MCP on stdio; ${access}`);
           warmUp(context);
-          await Promise.race([closed, nextSignal().then(stop)]);
+          const stopped = Promise.race([closed, nextSignal().then(stop)]);
+          void stopped.then(() => stopWatch.abort());
+          watch = await startServeWatch(context, flags.watch, stopWatch.signal);
+          await stopped;
         }
       } finally {
+        stopWatch.abort();
+        await watch?.close();
         await closeAsk?.();
         await context.close();
         process.off("unhandledRejection", onRejection);

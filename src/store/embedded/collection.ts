@@ -2,6 +2,7 @@ import { Index, type Table } from "@lancedb/lancedb";
 import { isMragError, UsageError } from "../../errors.js";
 import { storeFailure } from "../diagnose.js";
 import { hybridCandidates } from "../fusion.js";
+import { keywordAnalysis } from "../keyword-text.js";
 import type {
   ChunkRecord,
   Collection,
@@ -67,7 +68,10 @@ export const FTS_INDEX = "search_text_idx";
 export const VECTOR_COLUMN = "vector";
 export const VECTOR_INDEX = "vector_idx";
 
-/** The full-text index configuration: simple tokenizer, lower case, English stemming and stop words. */
+/**
+ * The full-text index configuration: simple tokenizer, lower case, English stemming and stop words. Chinese,
+ * Japanese and Korean arrive already split into space-separated tokens (store/keyword-text.ts).
+ */
 export function ftsIndex(): Index {
   return Index.fts({
     baseTokenizer: "simple",
@@ -91,6 +95,8 @@ export interface VectorIndexRecord {
 export interface CollectionContext {
   location: string;
   policy: IndexPolicy;
+  /** The keyword analysis version the collection's rows were written with (store/keyword-text.ts). */
+  keywordAnalysis: number;
   withWriteLock<T>(fn: () => Promise<T>): Promise<T>;
   assertOpen(): void;
   /** Read / record the vector index training record (call under the write lock). */
@@ -143,12 +149,15 @@ export class EmbeddedCollection implements Collection {
   private readonly titles: TitleCache;
   /** Unfiltered dense and hybrid searches scan vectors held in memory (memory-search.ts). */
   private readonly memory: SnapshotSearch;
+  /** What search text and keyword queries go through before the index sees them (CJK segmentation). */
+  private readonly analyze: (text: string) => string;
 
   constructor(meta: CollectionMeta, table: Table, ctx: CollectionContext) {
     this.meta = meta;
     this.table = table;
     this.ctx = ctx;
     this.titles = new TitleCache(table);
+    this.analyze = keywordAnalysis(ctx.keywordAnalysis);
     this.memory = new SnapshotSearch(table, meta.dimension, this.titles);
   }
 
@@ -194,7 +203,7 @@ export class EmbeddedCollection implements Collection {
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
         .whenNotMatchedBySourceDelete({ where: inList("source", [...sources]) })
-        .execute(chunksToArrow(chunks, this.meta.dimension));
+        .execute(chunksToArrow(chunks, this.meta.dimension, this.analyze));
       if (chunks.length > 0) await this.keepFullTextIndexCurrent();
     });
   }
@@ -209,7 +218,7 @@ export class EmbeddedCollection implements Collection {
         .mergeInsert("id")
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
-        .execute(chunksToArrow(unique, this.meta.dimension));
+        .execute(chunksToArrow(unique, this.meta.dimension, this.analyze));
       await this.keepFullTextIndexCurrent();
     });
   }
@@ -391,12 +400,14 @@ export class EmbeddedCollection implements Collection {
     return this.guard(`${valid.mode} search`, async () => {
       const depth = hybridCandidates(valid.k);
       if (where === undefined) {
+        // The postings hold search text as written (CJK already split), so the query is analysed the same way.
+        const keywordText = valid.mode === "dense" ? "" : this.analyze(valid.text!);
         const hits =
           valid.mode === "dense"
             ? await this.memory.dense(valid.vector!, valid.k)
             : valid.mode === "keyword"
-              ? await this.memory.keyword(valid.text!, valid.k)
-              : await this.memory.hybrid(valid.vector!, valid.text!, {
+              ? await this.memory.keyword(keywordText, valid.k)
+              : await this.memory.hybrid(valid.vector!, keywordText, {
                   k: valid.k,
                   depth,
                   denseWeight: valid.denseWeight ?? DEFAULT_DENSE_WEIGHT,
@@ -483,7 +494,7 @@ export class EmbeddedCollection implements Collection {
   private keywordQuery(valid: ValidSearch, limit: number, where: string | undefined) {
     const query = this.table
       .query()
-      .fullTextSearch(valid.text!, { columns: FTS_COLUMN })
+      .fullTextSearch(this.analyze(valid.text!), { columns: FTS_COLUMN })
       .select(SELECT_WITH_SCORE)
       .limit(limit);
     return where ? query.where(where) : query;

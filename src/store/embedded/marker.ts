@@ -25,6 +25,11 @@ export interface MarkerCollection {
   createdAt: number;
   /** Set when optimize() trained the vector index: how many rows it was trained on, into how many partitions. */
   vectorIndex?: { rows: number; partitions: number; builtAt: number };
+  /**
+   * Version of the keyword analysis its search text was written with (store/keyword-text.ts); absent in
+   * collections created before CJK segmentation, which are read as version 1.
+   */
+  keywordAnalysis?: number;
 }
 
 export interface StoreMarker {
@@ -105,6 +110,7 @@ export async function readMarker(folder: string): Promise<StoreMarker | undefine
       modelId: entry.modelId,
       dimension: entry.dimension,
       createdAt: typeof entry.createdAt === "number" ? entry.createdAt : 0,
+      ...(typeof entry.keywordAnalysis === "number" ? { keywordAnalysis: entry.keywordAnalysis } : {}),
     };
     const vi = entry.vectorIndex;
     if (vi && typeof vi.rows === "number" && typeof vi.partitions === "number") {

@@ -62,8 +62,15 @@ export function schemaDimension(schema: ArrowModule.Schema): number | undefined 
   return (field.type as ArrowModule.FixedSizeList).listSize;
 }
 
-/** Build an Arrow table of `chunks` in the collection schema (vectors copied into one contiguous buffer). */
-export function chunksToArrow(chunks: readonly ChunkRecord[], dimension: number): ArrowModule.Table {
+/**
+ * Build an Arrow table of `chunks` in the collection schema (vectors copied into one contiguous buffer);
+ * `analyze` is the collection's keyword analysis of the search text.
+ */
+export function chunksToArrow(
+  chunks: readonly ChunkRecord[],
+  dimension: number,
+  analyze: (text: string) => string = (text) => text,
+): ArrowModule.Table {
   const schema = chunkSchema(dimension);
   const n = chunks.length;
   const flat = new Float32Array(n * dimension);
@@ -92,7 +99,7 @@ export function chunksToArrow(chunks: readonly ChunkRecord[], dimension: number)
     utf8(chunks.map((c) => c.id)),
     utf8(chunks.map((c) => c.source)),
     utf8(chunks.map((c) => c.text)),
-    utf8(chunks.map((c) => searchTextOf(c))),
+    utf8(chunks.map((c) => analyze(searchTextOf(c)))),
     list(chunks.map((c) => [...c.headingPath])),
     arrow.makeData({ type: new arrow.Int32(), length: n, nullCount: 0, data: position }),
     arrow.makeData({ type: new arrow.Int32(), length: n, nullCount: 0, data: lineStart }),

@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import { type Connection, connect, type Table } from "@lancedb/lancedb";
 import { isMragError, ModelMismatchError, StoreError, UsageError } from "../../errors.js";
 import { storeFailure } from "../diagnose.js";
+import { KEYWORD_ANALYSIS_VERSION, LEGACY_KEYWORD_ANALYSIS } from "../keyword-text.js";
 import { DEFAULT_LOCK_WAIT_MS, FileLock } from "../lock.js";
 import type { Collection, CollectionMeta, OpenCollectionOptions, Store } from "../types.js";
 import { validateCollectionName, validateModelAndDimension } from "../validate.js";
@@ -59,7 +60,13 @@ export async function openEmbeddedStore(folder: string, options: EmbeddedStoreOp
 }
 
 function toMeta(name: string, c: MarkerCollection): CollectionMeta {
-  return { name, modelId: c.modelId, dimension: c.dimension, createdAt: c.createdAt };
+  return {
+    name,
+    modelId: c.modelId,
+    dimension: c.dimension,
+    createdAt: c.createdAt,
+    keywordAnalysis: c.keywordAnalysis ?? LEGACY_KEYWORD_ANALYSIS,
+  };
 }
 
 function mismatchError(location: string, name: string, stored: MarkerCollection, asked: OpenCollectionOptions) {
@@ -157,7 +164,12 @@ export class EmbeddedStore implements Store {
       const cached = this.collections.get(name);
       if (cached && cached.meta.modelId === entry.modelId && cached.meta.dimension === entry.dimension) return cached;
       const table = await this.openTable(name);
-      if (table) return this.remember(toMeta(name, entry), table);
+      if (table) {
+        if (options.create && (entry.keywordAnalysis ?? LEGACY_KEYWORD_ANALYSIS) < KEYWORD_ANALYSIS_VERSION) {
+          await this.upgradeKeywordAnalysisIfEmpty(name, table, entry);
+        }
+        return this.remember(toMeta(name, entry), table);
+      }
       if (!options.create) {
         throw new StoreError(
           `collection "${name}" is recorded in ${this.location} but its table is missing; ` +
@@ -174,6 +186,23 @@ export class EmbeddedStore implements Store {
       );
     }
     return this.withWriteLock(() => this.createCollection(name, options));
+  }
+
+  /**
+   * A collection from before CJK segmentation keeps its analysis while it has rows (its search text was
+   * written without it); once emptied (`mrag delete --all`), a writer moves it to the current analysis, so
+   * re-ingesting is the way to upgrade.
+   */
+  private async upgradeKeywordAnalysisIfEmpty(name: string, table: Table, entry: MarkerCollection): Promise<void> {
+    await this.withWriteLock(async () => {
+      if ((await table.countRows()) > 0) return;
+      const marker = (await readMarker(this.location)) as StoreMarker;
+      const current = marker.collections[name];
+      if (!current) return;
+      current.keywordAnalysis = KEYWORD_ANALYSIS_VERSION;
+      await writeMarker(this.location, marker);
+      entry.keywordAnalysis = KEYWORD_ANALYSIS_VERSION;
+    });
   }
 
   /** Under the write lock: create the table and record it, or adopt an empty collection for a new model. */
@@ -197,7 +226,12 @@ export class EmbeddedStore implements Store {
       // Indexes come with the first rows (see EmbeddedCollection.keepFullTextIndexCurrent).
       table = await (await this.db()).createEmptyTable(name, chunkSchema(options.dimension), { mode: "create" });
     }
-    const meta: MarkerCollection = { modelId: options.modelId, dimension: options.dimension, createdAt: Date.now() };
+    const meta: MarkerCollection = {
+      modelId: options.modelId,
+      dimension: options.dimension,
+      createdAt: Date.now(),
+      keywordAnalysis: KEYWORD_ANALYSIS_VERSION,
+    };
     marker.collections[name] = meta;
     await writeMarker(this.location, marker);
     this.forget(name);
@@ -248,6 +282,7 @@ export class EmbeddedStore implements Store {
     const collection = new EmbeddedCollection(meta, table, {
       location: this.location,
       policy: this.policy,
+      keywordAnalysis: meta.keywordAnalysis ?? LEGACY_KEYWORD_ANALYSIS,
       withWriteLock: (fn) => this.withWriteLock(fn),
       assertOpen: () => this.assertOpen(),
       vectorIndexRecord: async () => (await readMarker(this.location))?.collections[meta.name]?.vectorIndex,

@@ -91,13 +91,15 @@ describe("Milvus connection", () => {
     const server = createServer();
     const port = await listen(server);
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    // The bound is about the connection giving up, not about loading the SDK (seconds on a loaded machine).
+    await import("@zilliz/milvus2-sdk-node");
     const started = Date.now();
     const error = await connectMilvus({ uri: `http://127.0.0.1:${port}`, timeoutMs: 3000, maxRetries: 0 }).catch(
       (e: unknown) => e as Error,
     );
     expect(error).toBeInstanceOf(StoreError);
     expect((error as Error).message).toMatch(/cannot reach Milvus/);
-    expect(Date.now() - started).toBeLessThan(3000 + 2000);
+    expect(Date.now() - started).toBeLessThan(3000 + 3000);
   });
 
   it("a server that answers garbage bytes is a clear StoreError within the timeout, not a crash", async () => {

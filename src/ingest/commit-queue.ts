@@ -9,11 +9,11 @@ import type { Collection, SourceReplacement } from "../store/types.js";
  * waiting for it moves. `drain` must be awaited before the write lock is released (also on errors).
  */
 export class CommitQueue {
-  readonly #collection: Collection;
+  readonly #collection: Pick<Collection, "replaceSources">;
   #inFlight: Promise<void> | undefined;
   #failure: { error: unknown } | undefined;
 
-  constructor(collection: Collection) {
+  constructor(collection: Pick<Collection, "replaceSources">) {
     this.#collection = collection;
   }
 

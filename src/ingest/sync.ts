@@ -3,6 +3,7 @@ import type { Embedder } from "../embed/types.js";
 import { IngestError, UsageError } from "../errors.js";
 import type { ChunkRecord, Collection, SourceReplacement } from "../store/types.js";
 import { chunkDocument } from "./chunk/index.js";
+import { CommitQueue } from "./commit-queue.js";
 import { sha256Hex } from "./hash.js";
 import { detectFileType, loadBytes, loadUrl } from "./loaders/index.js";
 import { readRegularFile } from "./read-file.js";
@@ -35,7 +36,10 @@ export interface IngestRequest {
   force: boolean;
   /** Folders the walk never enters (the embedded store's folder). */
   skipFolders?: string[];
-  /** Chunks embedded and written per store commit. */
+  /**
+   * Chunks embedded and written per store commit. Unset: the first commit takes DEFAULT_BATCH_CHUNKS and each
+   * next one twice as many, up to MAX_BATCH_CHUNKS (or MAX_BATCH_TEXT_CHARS of text).
+   */
   batchChunks?: number;
   /**
    * Absolute paths (files or folders) known to have changed since the last sync (a file watcher's events).
@@ -90,7 +94,16 @@ interface PreparedSource {
   chunks: TextChunk[];
 }
 
+/**
+ * Commit sizes. Every commit costs a scan of the table (the merge finds each source's old rows) and may fold
+ * the full-text index, so an ingest wants few; a small first one makes the first documents searchable soon
+ * and bounds what a kill loses early. Doubling from DEFAULT to MAX gives a handful of commits for any size
+ * (16,000 chunks: 6 instead of 32 at a fixed 512), and the caps bound the memory of one batch (text, vectors,
+ * and its Arrow copy) to some tens of MB.
+ */
 const DEFAULT_BATCH_CHUNKS = 512;
+const MAX_BATCH_CHUNKS = 8192;
+const MAX_BATCH_TEXT_CHARS = 16 * 1024 * 1024;
 
 /** Bump when chunking changes in a way that should re-chunk unchanged files. */
 const CHUNKER_VERSION = 1;
@@ -169,16 +182,23 @@ export async function ingestSources(
   let done = 0;
   let pending: PreparedSource[] = [];
   let pendingChunks = 0;
+  let pendingChars = 0;
   const removals: SourceReplacement[] = [];
+  const commits = new CommitQueue(collection);
+  let batchLimit = request.batchChunks ?? DEFAULT_BATCH_CHUNKS;
+  const batchFull = () => pendingChunks >= batchLimit || pendingChars >= MAX_BATCH_TEXT_CHARS;
 
+  // Embeds the batch (while the previous commit is still being written), then queues its commit.
   const flush = async () => {
     if (pending.length === 0 && removals.length === 0) return;
     const replacements = await embedPrepared(pending, embedder, tags);
     replacements.push(...removals.splice(0));
-    await collection.replaceSources(replacements);
-    for (const r of replacements) summary.chunksWritten += r.chunks.length;
     pending = [];
     pendingChunks = 0;
+    pendingChars = 0;
+    if (request.batchChunks === undefined) batchLimit = Math.min(MAX_BATCH_CHUNKS, batchLimit * 2);
+    await commits.submit(replacements);
+    for (const r of replacements) summary.chunksWritten += r.chunks.length;
   };
 
   const fingerprint = (bytesHash: string) => ingestFingerprint(bytesHash, tags, request.chunking);
@@ -225,9 +245,10 @@ export async function ingestSources(
     }
     pending.push({ source, doc: loaded, chunks });
     pendingChunks += chunks.length;
+    for (const chunk of chunks) pendingChars += chunk.text.length;
     (previous ? summary.updated : summary.added).push(source);
     if (previous) summary.chunksRemoved += previous.chunks;
-    if (pendingChunks >= (request.batchChunks ?? DEFAULT_BATCH_CHUNKS)) await flush();
+    if (batchFull()) await flush();
   };
 
   const legacy = legacyIndex(existing.keys());
@@ -244,49 +265,56 @@ export async function ingestSources(
   };
 
   const touched = request.changedPaths ? touchedBy(request.changedPaths) : undefined;
-  for (const file of discovered.files) {
-    progress({ phase: "ingest", done, total, source: file.source });
-    if (touched && !touched(file.absPath) && existing.has(file.source)) {
-      seen.add(file.source);
-      summary.unchanged.push(file.source);
-      done++;
-      continue;
-    }
-    const bytes = await readRegularFile(file.absPath, file.source, {
-      maxBytes: request.maxFileBytes,
-      noFollow: file.walked,
-    });
-    if (!Buffer.isBuffer(bytes)) {
-      summary.skipped.push(bytes);
-      seen.add(file.source);
-      done++;
-      continue;
-    }
-    const bytesHash = sha256Hex(bytes);
-    // Queued before the canonical source, so both land in the same commit.
-    dropLegacy(file, bytesHash);
-    await consider(file.source, async () => loadBytes(bytes, file.source, detectFileType(file.absPath)), bytesHash);
-    done++;
-  }
-  for (const url of discovered.urls) {
-    progress({ phase: "ingest", done, total, source: url });
-    await consider(url, () =>
-      loadUrl(url, {
-        timeoutMs: request.urlTimeoutMs,
+  try {
+    for (const file of discovered.files) {
+      progress({ phase: "ingest", done, total, source: file.source });
+      if (touched && !touched(file.absPath) && existing.has(file.source)) {
+        seen.add(file.source);
+        summary.unchanged.push(file.source);
+        done++;
+        continue;
+      }
+      const bytes = await readRegularFile(file.absPath, file.source, {
         maxBytes: request.maxFileBytes,
-        allowPrivate: request.allowPrivateUrls,
-      }),
-    );
-    done++;
+        noFollow: file.walked,
+      });
+      if (!Buffer.isBuffer(bytes)) {
+        summary.skipped.push(bytes);
+        seen.add(file.source);
+        done++;
+        continue;
+      }
+      const bytesHash = sha256Hex(bytes);
+      // Queued before the canonical source, so both land in the same commit.
+      dropLegacy(file, bytesHash);
+      await consider(file.source, async () => loadBytes(bytes, file.source, detectFileType(file.absPath)), bytesHash);
+      done++;
+    }
+    for (const url of discovered.urls) {
+      progress({ phase: "ingest", done, total, source: url });
+      await consider(url, () =>
+        loadUrl(url, {
+          timeoutMs: request.urlTimeoutMs,
+          maxBytes: request.maxFileBytes,
+          allowPrivate: request.allowPrivateUrls,
+        }),
+      );
+      done++;
+    }
+    for (const inline of texts) {
+      progress({ phase: "ingest", done, total, source: inline.source });
+      const bytes = Buffer.from(inline.text, "utf8");
+      const type = detectFileType(inline.source) ?? { fileType: "markdown" as const };
+      await consider(inline.source, async () => loadBytes(bytes, inline.source, type), sha256Hex(bytes));
+      done++;
+    }
+    await flush();
+    await commits.drain();
+  } catch (error) {
+    // A commit may still be running: the caller releases the write lock when this returns.
+    await commits.settle();
+    throw error;
   }
-  for (const inline of texts) {
-    progress({ phase: "ingest", done, total, source: inline.source });
-    const bytes = Buffer.from(inline.text, "utf8");
-    const type = detectFileType(inline.source) ?? { fileType: "markdown" as const };
-    await consider(inline.source, async () => loadBytes(bytes, inline.source, type), sha256Hex(bytes));
-    done++;
-  }
-  await flush();
 
   if (request.prune) {
     progress({ phase: "prune", done, total });

@@ -82,6 +82,8 @@ export interface IngestSummary {
   chunksWritten: number;
   chunksRemoved: number;
   durationMs: number;
+  /** Set when the ingest found the store damaged and repaired it first: what was done, in one line. */
+  repaired?: string;
 }
 
 interface PreparedSource {

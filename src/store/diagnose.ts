@@ -1,4 +1,4 @@
-import { StoreError } from "../errors.js";
+import { StoreDamagedError, StoreError } from "../errors.js";
 
 /**
  * What went wrong under an embedded store, said for the person who has to fix it: a full disk, a folder mrag
@@ -20,6 +20,13 @@ export function shortCause(error: unknown): string {
     .replace(/\s+/g, " ")
     .trim();
   return line.length > 200 ? `${line.slice(0, 199)}…` : line;
+}
+
+/** Whether `error` says store files are unreadable (not a full disk, not a permission problem). */
+export function isDamage(error: unknown): boolean {
+  if (error instanceof StoreDamagedError) return true;
+  const probe = `${codeOf(error)} ${shortCause(error)}`;
+  return DAMAGED.test(probe) && !NO_SPACE.test(probe) && !NOT_WRITABLE.test(probe);
 }
 
 function codeOf(error: unknown): string {
@@ -46,9 +53,10 @@ export function storeFailure(what: string, location: string, error: unknown): St
     );
   }
   if (DAMAGED.test(probe)) {
-    return new StoreError(
-      `${what} failed: the store at ${location} is damaged (${cause}); move the folder away and ingest your ` +
-        "documents again (mrag ingest <paths>), or restore it from a backup",
+    return new StoreDamagedError(
+      `${what} failed: the store at ${location} is damaged (${cause}); ingest your documents again to ` +
+        "repair it (mrag ingest <paths>); if that fails, move the folder away and ingest your documents again, or " +
+        "restore it from a backup",
       { cause: error },
     );
   }

@@ -9,7 +9,7 @@ import { StoreDamagedError, StoreError } from "../errors.js";
 const NO_SPACE = /ENOSPC|no space left|os error 28\b|disk quota|EDQUOT|os error 122\b/i;
 const NOT_WRITABLE = /EACCES|EPERM|EROFS|permission denied|read-only file system|os error (13|1|30)\b/i;
 const DAMAGED =
-  /failed to fill whole buffer|does not have sufficient data|unexpected end|corrupt|invalid (manifest|data|file|footer|magic)|protobuf|decode|checksum|magic|not a valid|out of range|truncated|Not found: .*\.(lance|manifest|txn)/i;
+  /failed to fill whole buffer|does not have sufficient data|unexpected end|corrupt|invalid (manifest|data|file|footer|magic)|protobuf|decode|checksum|magic|not a valid|out of range|truncated|Invalid range \d+\.\.\d+ for object of size|Not found: .*\.(lance|manifest|txn)/i;
 
 /** The cause in one short line: no Rust source locations, no repeated "Caused by" chain. */
 export function shortCause(error: unknown): string {

@@ -147,6 +147,34 @@ describe("a re-ingest repairs a damaged embedded store", () => {
     expect(await answers(dir)).toEqual(await answers(clean));
   }, 240_000);
 
+  it("truncated full-text index files: the next ingest that writes rebuilds the index", async () => {
+    const dir = workspace("index");
+    await ingest(dir, "docs");
+    await ingest(dir, "extra");
+    const indices = path.join(tableDir(dir), "_indices");
+    const inverted = readdirSync(indices, { recursive: true, encoding: "utf8" }).filter((f) =>
+      f.endsWith("invert.lance"),
+    );
+    expect(inverted.length).toBeGreaterThan(0);
+    for (const f of inverted) truncateSync(path.join(indices, f), 500);
+    const broken = await runMrag(["search", "vector index", "--mode", "keyword"], { cwd: dir });
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/is damaged .*ingest your documents again to repair it/);
+
+    appendFileSync(path.join(dir, "docs", "troubleshooting.md"), CHANGE);
+    const summary = await ingest(dir, "docs");
+    expect(
+      summary.split("\n").find((l) => l.startsWith("repaired")),
+      summary,
+    ).toMatch(/^repaired the damaged collection "mrag" in .*: rebuilt search_text_idx; \d+ source\(s\) re-ingested$/);
+    const clean = workspace("clean-d");
+    appendFileSync(path.join(clean, "docs", "troubleshooting.md"), CHANGE);
+    await ingest(clean, "docs");
+    await ingest(clean, "extra");
+    expect(await sources(dir)).toEqual(await sources(clean));
+    expect(await answers(dir)).toEqual(await answers(clean));
+  }, 240_000);
+
   it("no readable manifest at all: the table starts again and the ingest rebuilds it from the documents", async () => {
     const clean = workspace("clean-c");
     await ingest(clean, "docs");

@@ -36,11 +36,30 @@ export interface IngestOperation {
  * the config. The CLI and the MCP `ingest` tool both call this.
  */
 export async function runIngest(context: MragContext, operation: IngestOperation): Promise<IngestSummary> {
+  const store = await context.store();
+  // The lock is re-entrant: the repair and the second attempt run under the one taken here.
+  return store.withWriteLock(async () => {
+    try {
+      return await ingestOnce(context, operation);
+    } catch (error) {
+      // A damaged store: repair what can be repaired, then this same ingest puts back what was lost.
+      if (!(error instanceof StoreDamagedError) || !store.repairCollection) throw error;
+      const repaired = await store.repairCollection(context.config.collection);
+      if (!repaired) throw error;
+      const summary = await ingestOnce(context, operation);
+      summary.repaired = `${repaired}; ${summary.added.length + summary.updated.length} source(s) re-ingested`;
+      return summary;
+    }
+  }, context.config.lockWaitMs);
+}
+
+async function ingestOnce(context: MragContext, operation: IngestOperation): Promise<IngestSummary> {
   const { config } = context;
   const store = await context.store();
   const root = operation.root ?? (await resolveSourceRoot(config, context.cwd));
-  const ingest = async () =>
-    ingestSources(await context.collection({ create: true }), await context.embedder(), {
+  return store.withWriteLock(async () => {
+    const collection = await context.collection({ create: true });
+    return ingestSources(collection, await context.embedder(), {
       inputs: operation.inputs,
       ...(operation.texts ? { texts: operation.texts } : {}),
       cwd: context.cwd,
@@ -69,18 +88,6 @@ export async function runIngest(context: MragContext, operation: IngestOperation
       ...(operation.signal ? { signal: operation.signal } : {}),
       ...(operation.onProgress ? { onProgress: operation.onProgress } : {}),
     });
-  return store.withWriteLock(async () => {
-    try {
-      return await ingest();
-    } catch (error) {
-      // A damaged store: repair what can be repaired, then this same ingest puts back what was lost.
-      if (!(error instanceof StoreDamagedError) || !store.repairCollection) throw error;
-      const repaired = await store.repairCollection(config.collection);
-      if (!repaired) throw error;
-      const summary = await ingest();
-      summary.repaired = `${repaired}; ${summary.added.length + summary.updated.length} source(s) re-ingested`;
-      return summary;
-    }
   }, config.lockWaitMs);
 }
 

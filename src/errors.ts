@@ -30,6 +30,9 @@ export class StoreError extends MragError {
   readonly code = "store";
 }
 
+/** Store files are unreadable (truncated or garbled); an ingest of the embedded store tries to repair them. */
+export class StoreDamagedError extends StoreError {}
+
 /** Another process holds the store's write lock. */
 export class StoreBusyError extends MragError {
   readonly code = "store_busy";

@@ -83,6 +83,8 @@ export interface IngestSummary {
   notTaken: NotTaken;
   /** Sources read in a way worth saying (a fallback encoding). */
   notes: { source: string; note: string }[];
+  /** Set when the ingest found the store damaged and repaired it first: what was done, in one line. */
+  repaired?: string;
   chunksWritten: number;
   chunksRemoved: number;
   durationMs: number;

@@ -1,4 +1,4 @@
-import { StoreError } from "../errors.js";
+import { StoreDamagedError, StoreError } from "../errors.js";
 
 /**
  * What went wrong under an embedded store, said for the person who has to fix it: a full disk, a folder mrag
@@ -9,7 +9,7 @@ import { StoreError } from "../errors.js";
 const NO_SPACE = /ENOSPC|no space left|os error 28\b|disk quota|EDQUOT|os error 122\b/i;
 const NOT_WRITABLE = /EACCES|EPERM|EROFS|permission denied|read-only file system|os error (13|1|30)\b/i;
 const DAMAGED =
-  /failed to fill whole buffer|does not have sufficient data|unexpected end|corrupt|invalid (manifest|data|file|footer|magic)|protobuf|decode|checksum|magic|not a valid|out of range|truncated|Not found: .*\.(lance|manifest|txn)/i;
+  /failed to fill whole buffer|does not have sufficient data|unexpected end|corrupt|invalid (manifest|data|file|footer|magic)|protobuf|decode|checksum|magic|not a valid|out of range|truncated|Invalid range \d+\.\.\d+ for object of size|Not found: .*\.(lance|manifest|txn)/i;
 
 /** The cause in one short line: no Rust source locations, no repeated "Caused by" chain. */
 export function shortCause(error: unknown): string {
@@ -20,6 +20,13 @@ export function shortCause(error: unknown): string {
     .replace(/\s+/g, " ")
     .trim();
   return line.length > 200 ? `${line.slice(0, 199)}…` : line;
+}
+
+/** Whether `error` says store files are unreadable (not a full disk, not a permission problem). */
+export function isDamage(error: unknown): boolean {
+  if (error instanceof StoreDamagedError) return true;
+  const probe = `${codeOf(error)} ${shortCause(error)}`;
+  return DAMAGED.test(probe) && !NO_SPACE.test(probe) && !NOT_WRITABLE.test(probe);
 }
 
 function codeOf(error: unknown): string {
@@ -46,9 +53,10 @@ export function storeFailure(what: string, location: string, error: unknown): St
     );
   }
   if (DAMAGED.test(probe)) {
-    return new StoreError(
-      `${what} failed: the store at ${location} is damaged (${cause}); move the folder away and ingest your ` +
-        "documents again (mrag ingest <paths>), or restore it from a backup",
+    return new StoreDamagedError(
+      `${what} failed: the store at ${location} is damaged (${cause}); ingest your documents again to ` +
+        "repair it (mrag ingest <paths>); if that fails, move the folder away and ingest your documents again, or " +
+        "restore it from a backup",
       { cause: error },
     );
   }

@@ -176,5 +176,10 @@ export interface Store {
    * Waits up to `waitMs`, then throws StoreBusyError naming the holder.
    */
   withWriteLock<T>(fn: () => Promise<T>, waitMs?: number): Promise<T>;
+  /**
+   * Repair a collection whose files were found damaged (StoreDamagedError), keeping every row that still
+   * reads; returns one line saying what was done, or undefined when nothing was repaired. Embedded store only.
+   */
+  repairCollection?(name: string): Promise<string | undefined>;
   close(): Promise<void>;
 }

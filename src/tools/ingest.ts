@@ -1,6 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
-import { UsageError } from "../errors.js";
+import { StoreDamagedError, UsageError } from "../errors.js";
 import { DEFAULT_MIN_CHARS } from "../ingest/chunk/index.js";
 import { normalizeUrl } from "../ingest/loaders/url.js";
 import {
@@ -36,6 +36,24 @@ export interface IngestOperation {
  * the config. The CLI and the MCP `ingest` tool both call this.
  */
 export async function runIngest(context: MragContext, operation: IngestOperation): Promise<IngestSummary> {
+  const store = await context.store();
+  // The lock is re-entrant: the repair and the second attempt run under the one taken here.
+  return store.withWriteLock(async () => {
+    try {
+      return await ingestOnce(context, operation);
+    } catch (error) {
+      // A damaged store: repair what can be repaired, then this same ingest puts back what was lost.
+      if (!(error instanceof StoreDamagedError) || !store.repairCollection) throw error;
+      const repaired = await store.repairCollection(context.config.collection);
+      if (!repaired) throw error;
+      const summary = await ingestOnce(context, operation);
+      summary.repaired = `${repaired}; ${summary.added.length + summary.updated.length} source(s) re-ingested`;
+      return summary;
+    }
+  }, context.config.lockWaitMs);
+}
+
+async function ingestOnce(context: MragContext, operation: IngestOperation): Promise<IngestSummary> {
   const { config } = context;
   const store = await context.store();
   const root = operation.root ?? (await resolveSourceRoot(config, context.cwd));
@@ -95,7 +113,8 @@ export function formatSummary(s: IngestSummary): string {
     `${s.removed.length} removed, ${skipped}; ${s.chunksWritten} chunks written in ${(s.durationMs / 1000).toFixed(1)} s` +
     (notTaken ? `; not taken: ${notTaken}` : "") +
     notes +
-    legacy
+    legacy +
+    (s.repaired ? `\n${s.repaired}` : "")
   );
 }
 
@@ -261,6 +280,7 @@ export const IngestOutputSchema = z.object({
   chunksRemoved: z.number().int(),
   durationMs: z.number(),
   truncated: z.boolean().describe(`True when a list was cut to ${LISTED_PER_CATEGORY} entries; counts are complete.`),
+  repaired: z.string().optional().describe("What was repaired first when the store was found damaged."),
 });
 export type IngestOutput = z.infer<typeof IngestOutputSchema>;
 
@@ -290,6 +310,7 @@ export function toIngestOutput(summary: IngestSummary): IngestOutput {
     chunksRemoved: summary.chunksRemoved,
     durationMs: summary.durationMs,
     truncated: lists.some((l) => l.length > LISTED_PER_CATEGORY),
+    ...(summary.repaired ? { repaired: summary.repaired } : {}),
   };
 }
 
@@ -381,6 +402,7 @@ export const ingestTool = defineTool({
     (output.skipped.length > 0
       ? `\nskipped: ${output.skipped.map((s) => `${s.source} (${s.reason}${s.detail ? `: ${s.detail}` : ""})`).join("; ")}`
       : "") +
+    (output.repaired ? `\n${output.repaired}` : "") +
     (output.added.length + output.updated.length > 0
       ? `\nchanged: ${[...output.added, ...output.updated].join(", ")}${output.truncated ? " …" : ""}`
       : ""),

@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { type Connection, connect, type Table } from "@lancedb/lancedb";
 import { isMragError, ModelMismatchError, StoreError, UsageError } from "../../errors.js";
 import { storeFailure } from "../diagnose.js";
-import { KEYWORD_ANALYSIS_VERSION, LEGACY_KEYWORD_ANALYSIS } from "../keyword-text.js";
+import { KEYWORD_ANALYSIS_VERSION, keywordAnalysis, LEGACY_KEYWORD_ANALYSIS } from "../keyword-text.js";
 import { DEFAULT_LOCK_WAIT_MS, FileLock } from "../lock.js";
 import type { Collection, CollectionMeta, OpenCollectionOptions, Store } from "../types.js";
 import { validateCollectionName, validateModelAndDimension } from "../validate.js";
@@ -257,6 +257,37 @@ export class EmbeddedStore implements Store {
         await writeMarker(this.location, marker);
       }
       return existed;
+    });
+  }
+
+  /** Repair a damaged collection table under the write lock (see repair.ts); undefined when none was found. */
+  async repairCollection(name: string): Promise<string | undefined> {
+    validateCollectionName(name);
+    return this.withWriteLock(async () => {
+      try {
+        const entry = (await readMarker(this.location))?.collections[name];
+        const db = await this.db();
+        if (!entry || !(await db.tableNames()).includes(name)) return undefined;
+        const { describeRepair, repairTable } = await import("./repair.js");
+        const report = await repairTable({
+          db,
+          folder: this.location,
+          dbFolder: join(this.location, DB_DIR),
+          name,
+          dimension: entry.dimension,
+          analyze: keywordAnalysis(entry.keywordAnalysis ?? LEGACY_KEYWORD_ANALYSIS),
+        });
+        if (!report) return undefined;
+        // An open handle would keep reading the version it last saw.
+        await this.collections
+          .get(name)
+          ?.lanceTable.checkoutLatest()
+          .catch(() => this.forget(name));
+        return describeRepair(report);
+      } catch (error) {
+        if (isMragError(error)) throw error;
+        throw storeFailure(`repairing collection "${name}"`, this.location, error);
+      }
     });
   }
 

@@ -4,6 +4,7 @@ import { IngestError, UsageError } from "../errors.js";
 import type { ChunkRecord, Collection, SourceReplacement } from "../store/types.js";
 import { chunkDocument } from "./chunk/index.js";
 import { sha256Hex } from "./hash.js";
+import { countChunkLanguage, emptyLanguageCounts, type LanguageCounts } from "./language.js";
 import { detectFileType, loadBytes, loadUrl } from "./loaders/index.js";
 import { readRegularFile } from "./read-file.js";
 import type { ChunkingOptions, LoadedDocument, NotTaken, SkippedSource, TextChunk } from "./types.js";
@@ -82,6 +83,10 @@ export interface IngestSummary {
   chunksWritten: number;
   chunksRemoved: number;
   durationMs: number;
+  /** The chunks written, by writing system, and how many the embedder could not embed (language.ts). */
+  languages: LanguageCounts;
+  /** Things the person should act on (an embedder that does not fit the text); also logged once on stderr. */
+  warnings: string[];
 }
 
 interface PreparedSource {
@@ -148,6 +153,8 @@ export async function ingestSources(
     chunksWritten: 0,
     chunksRemoved: 0,
     durationMs: 0,
+    languages: emptyLanguageCounts(),
+    warnings: [],
   };
 
   progress({ phase: "scan", done: 0, total: 0 });
@@ -176,7 +183,10 @@ export async function ingestSources(
     const replacements = await embedPrepared(pending, embedder, tags);
     replacements.push(...removals.splice(0));
     await collection.replaceSources(replacements);
-    for (const r of replacements) summary.chunksWritten += r.chunks.length;
+    for (const r of replacements) {
+      summary.chunksWritten += r.chunks.length;
+      for (const chunk of r.chunks) countChunkLanguage(summary.languages, chunk.text, chunk.vector);
+    }
     pending = [];
     pendingChunks = 0;
   };

@@ -446,6 +446,10 @@ function normalizeInPlace(v: Float32Array): boolean {
   return true;
 }
 
+/**
+ * The vector of a text with no token (empty, or only tokens the model drops): zero, like the static path
+ * (static.ts), so it ranks with nothing instead of scoring 1.0 against every other such text.
+ */
 function fallbackVector(dim: number): Float32Array {
-  return new Float32Array(dim).fill(dim > 0 ? 1 / Math.sqrt(dim) : 0);
+  return new Float32Array(dim);
 }

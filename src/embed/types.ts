@@ -1,4 +1,7 @@
-/** An embedding model as the rest of mrag sees it. Vectors are L2-normalised Float32Arrays. */
+/**
+ * An embedding model as the rest of mrag sees it. Vectors are L2-normalised Float32Arrays, or all zeros for a
+ * text the model has no word for (`isZeroVector`): such a text has no dense ranking.
+ */
 export interface Embedder {
   /** Stable id recorded in every collection, e.g. `builtin:mrag-static-en@1`, `hf:Xenova/bge-small-en-v1.5`, `openai:nomic-embed-text`. */
   readonly modelId: string;

@@ -5,6 +5,7 @@ import type { ChunkRecord, Collection, SourceReplacement } from "../store/types.
 import { chunkDocument } from "./chunk/index.js";
 import { CommitQueue } from "./commit-queue.js";
 import { sha256Hex } from "./hash.js";
+import { countChunkLanguage, emptyLanguageCounts, type LanguageCounts } from "./language.js";
 import { detectFileType, loadBytes, loadUrl } from "./loaders/index.js";
 import { readRegularFile } from "./read-file.js";
 import type { ChunkingOptions, LoadedDocument, NotTaken, SkippedSource, TextChunk } from "./types.js";
@@ -88,6 +89,10 @@ export interface IngestSummary {
   chunksWritten: number;
   chunksRemoved: number;
   durationMs: number;
+  /** The chunks written, by writing system, and how many the embedder could not embed (language.ts). */
+  languages: LanguageCounts;
+  /** Things the person should act on (an embedder that does not fit the text); also logged once on stderr. */
+  warnings: string[];
 }
 
 interface PreparedSource {
@@ -163,6 +168,8 @@ export async function ingestSources(
     chunksWritten: 0,
     chunksRemoved: 0,
     durationMs: 0,
+    languages: emptyLanguageCounts(),
+    warnings: [],
   };
 
   progress({ phase: "scan", done: 0, total: 0 });
@@ -200,7 +207,10 @@ export async function ingestSources(
     pendingChars = 0;
     if (request.batchChunks === undefined) batchLimit = Math.min(MAX_BATCH_CHUNKS, batchLimit * 2);
     await commits.submit(replacements);
-    for (const r of replacements) summary.chunksWritten += r.chunks.length;
+    for (const r of replacements) {
+      summary.chunksWritten += r.chunks.length;
+      for (const chunk of r.chunks) countChunkLanguage(summary.languages, chunk.text, chunk.vector);
+    }
   };
 
   const fingerprint = (bytesHash: string) => ingestFingerprint(bytesHash, tags, request.chunking);

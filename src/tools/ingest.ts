@@ -2,6 +2,7 @@ import path from "node:path";
 import { z } from "zod";
 import { StoreDamagedError, UsageError } from "../errors.js";
 import { DEFAULT_MIN_CHARS } from "../ingest/chunk/index.js";
+import { languageWarning } from "../ingest/language.js";
 import { normalizeUrl } from "../ingest/loaders/url.js";
 import {
   INLINE_SOURCE_PREFIX,
@@ -57,8 +58,10 @@ async function ingestOnce(context: MragContext, operation: IngestOperation): Pro
   const { config } = context;
   const store = await context.store();
   const root = operation.root ?? (await resolveSourceRoot(config, context.cwd));
-  return store.withWriteLock(async () => {
+  let keywordAnalysis: number | undefined;
+  const summary = await store.withWriteLock(async () => {
     const collection = await context.collection({ create: true });
+    keywordAnalysis = collection.meta.keywordAnalysis;
     return ingestSources(collection, await context.embedder(), {
       inputs: operation.inputs,
       ...(operation.texts ? { texts: operation.texts } : {}),
@@ -89,6 +92,12 @@ async function ingestOnce(context: MragContext, operation: IngestOperation): Pro
       ...(operation.onProgress ? { onProgress: operation.onProgress } : {}),
     });
   }, config.lockWaitMs);
+  const warning = languageWarning(summary.languages, { embedder: config.embedder, keywordAnalysis });
+  if (warning) {
+    summary.warnings.push(warning);
+    context.logger.warn(warning);
+  }
+  return summary;
 }
 
 export function formatSummary(s: IngestSummary): string {
@@ -276,6 +285,10 @@ export const IngestOutputSchema = z.object({
     .optional()
     .describe("Files the folder walks left out, by reason (unsupported type, gitignored, ...)."),
   notes: z.array(z.object({ source: z.string(), note: z.string() })).optional(),
+  warnings: z
+    .array(z.string())
+    .optional()
+    .describe("What to act on, e.g. text in a language the embedding model does not cover."),
   chunksWritten: z.number().int(),
   chunksRemoved: z.number().int(),
   durationMs: z.number(),
@@ -306,6 +319,7 @@ export function toIngestOutput(summary: IngestSummary): IngestOutput {
     },
     ...notTakenField(summary.notTaken),
     ...(summary.notes.length > 0 ? { notes: cap(summary.notes) } : {}),
+    ...(summary.warnings.length > 0 ? { warnings: summary.warnings } : {}),
     chunksWritten: summary.chunksWritten,
     chunksRemoved: summary.chunksRemoved,
     durationMs: summary.durationMs,
@@ -399,6 +413,7 @@ export const ingestTool = defineTool({
           .join(", ")}`
       : "") +
     (output.notes ? `\nnotes: ${output.notes.map((n) => `${n.source} (${n.note})`).join("; ")}` : "") +
+    (output.warnings ? output.warnings.map((w) => `\nwarning: ${w}`).join("") : "") +
     (output.skipped.length > 0
       ? `\nskipped: ${output.skipped.map((s) => `${s.source} (${s.reason}${s.detail ? `: ${s.detail}` : ""})`).join("; ")}`
       : "") +

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isZeroVector } from "../embed/vector.js";
 import { SEARCH_MODES, SearchFilterSchema, type SearchHit } from "../store/types.js";
 import type { MragContext } from "./context.js";
 import { lineRange } from "./format.js";
@@ -122,12 +123,28 @@ export function denseWeightFor(embedder: string): number {
   return embedder === "builtin" ? 0.5 : 1;
 }
 
+const UNDIRECTED_NOTE =
+  "The embedding model knows none of the query's words (the builtin model is English-only; a multilingual " +
+  "`embedder` such as hf:<folder of multilingual-e5-small> ranks other languages).";
+
 async function runSearch(context: MragContext, given: z.output<typeof SearchInputSchema>): Promise<SearchOutput> {
   const input = { ...given, k: given.k ?? context.config.search.k, mode: given.mode ?? context.config.search.mode };
   const collection = await context.collection({ create: false });
   const vector = input.mode === "keyword" ? undefined : await (await context.embedder()).embedQuery(input.query);
+  // A query the model has no word for (Chinese for the English builtin model) has no dense ranking: hybrid
+  // ranks by keywords alone, dense has nothing to rank by.
+  const undirected = vector !== undefined && isZeroVector(vector);
+  if (undirected && input.mode === "dense") {
+    return {
+      query: input.query,
+      mode: input.mode,
+      hits: [],
+      truncated: false,
+      note: `${UNDIRECTED_NOTE} Search with mode "keyword" or "hybrid".`,
+    };
+  }
   const hits = await collection.search({
-    mode: input.mode,
+    mode: undirected ? "keyword" : input.mode,
     k: input.k,
     text: input.query,
     ...(vector ? { vector } : {}),
@@ -143,12 +160,14 @@ async function runSearch(context: MragContext, given: z.output<typeof SearchInpu
     hits: hits.slice(0, plan.keep).map((hit, i) => toHitOutput(hit, i + 1, input.query, plan.snippetChars)),
     truncated: false,
   };
+  if (undirected) output.note = `${UNDIRECTED_NOTE} These hits are ranked by keywords only.`;
   const notes: string[] = [];
   if (plan.snippetChars < input.snippet_chars) notes.push(`snippets shortened to ${plan.snippetChars} characters`);
   if (plan.keep < hits.length) notes.push(`showing ${plan.keep} of ${hits.length} hits`);
   if (notes.length > 0) {
     output.truncated = true;
     output.note =
+      (output.note ? `${output.note} ` : "") +
       `Output capped at about ${context.config.server.maxOutputTokens} tokens: ${notes.join(", ")}. ` +
       "Use `read` with a hit's id for its full text, or search again with a smaller k.";
   }
@@ -157,7 +176,10 @@ async function runSearch(context: MragContext, given: z.output<typeof SearchInpu
 
 export function renderSearch(output: SearchOutput): string {
   if (output.hits.length === 0) {
-    return `No hits for "${output.query}" (${output.mode}). Try other words, mode "keyword" for exact terms, or a wider filter.`;
+    return (
+      `No hits for "${output.query}" (${output.mode}). ` +
+      (output.note ?? `Try other words, mode "keyword" for exact terms, or a wider filter.`)
+    );
   }
   const blocks = output.hits.map((hit) => {
     const heading = hit.heading ? ` — ${hit.heading}` : "";

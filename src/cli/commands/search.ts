@@ -89,7 +89,7 @@ export function registerSearchCommand(program: Command): void {
 }
 
 export function formatHits(output: SearchOutput): string {
-  if (output.hits.length === 0) return "no hits\n";
+  if (output.hits.length === 0) return output.note ? `no hits: ${output.note}\n` : "no hits\n";
   const hits = output.hits
     .map((hit) => {
       const lines = hit.lineStart > 0 ? `:${hit.lineStart}-${hit.lineEnd}` : "";

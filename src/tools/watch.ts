@@ -86,13 +86,25 @@ export async function startWatch(context: MragContext, options: WatchOptions): P
     options.onSync?.(summary, changed ? changed.length : "all");
   };
 
-  await sync(undefined);
+  // Watch before the first sync: a file written while it runs (after its walk) would otherwise be missed
+  // until its next change. Batches wait for the first sync, so syncs never overlap.
+  let firstSync: Promise<void> | undefined;
   const watcher: FolderWatcher = await watchFolders(folders, {
     debounceMs: context.config.ingest.watchDebounceMs,
     skipFolders,
-    onBatch: (changed) => sync(changed),
+    onBatch: async (changed) => {
+      await firstSync?.catch(() => undefined);
+      await sync(changed);
+    },
     onError: (message) => context.logger.warn(`watch: sync failed, trying again shortly: ${message}`),
   });
+  firstSync = sync(undefined);
+  try {
+    await firstSync;
+  } catch (error) {
+    await watcher.close();
+    throw error;
+  }
   return { folders, idle: () => watcher.idle(), close: () => watcher.close() };
 }
 

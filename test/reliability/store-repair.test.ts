@@ -157,9 +157,11 @@ describe("a re-ingest repairs a damaged embedded store", () => {
     );
     expect(inverted.length).toBeGreaterThan(0);
     for (const f of inverted) truncateSync(path.join(indices, f), 500);
-    const broken = await runMrag(["search", "vector index", "--mode", "keyword"], { cwd: dir });
-    expect(broken.code).toBe(1);
-    expect(broken.stderr).toMatch(/is damaged .*ingest your documents again to repair it/);
+    // A small collection's keyword search runs on postings built in memory from the rows, not on these files,
+    // so the search still answers, and answers right.
+    const search = await runMrag(["search", "vector index", "--mode", "keyword", "--json"], { cwd: dir });
+    expect(search.code, search.stderr).toBe(0);
+    expect(search.stdout).toMatch(/index/i);
 
     appendFileSync(path.join(dir, "docs", "troubleshooting.md"), CHANGE);
     const summary = await ingest(dir, "docs");

@@ -38,6 +38,42 @@ export interface CallScope {
   trace?: AgentTrace | undefined;
   /** Calls run so far and the wall time spent in tools. */
   counts: { toolCalls: number; toolMs: number };
+  /**
+   * mrag's own search and read calls run so far in this ask, by tool and arguments: the step that ran each and
+   * the passages it showed (filled in once it returns).
+   */
+  earlier: Map<string, { step: number; passages: number[] | undefined }>;
+}
+
+/** The key of a call's tool and arguments, the same whatever order the model wrote the keys in. */
+export function callKey(tool: string, args: Record<string, unknown>): string {
+  const sorted = (value: unknown): unknown =>
+    Array.isArray(value)
+      ? value.map(sorted)
+      : value !== null && typeof value === "object"
+        ? Object.fromEntries(
+            Object.entries(value as Record<string, unknown>)
+              .filter(([, v]) => v !== undefined && v !== null)
+              .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+              .map(([k, v]) => [k, sorted(v)]),
+          )
+        : value;
+  return `${tool}\u0000${JSON.stringify(sorted(args))}`;
+}
+
+/** What the model gets instead of a second run of the same search or read: the result is already in its context. */
+function repeatRefusal(tool: string, earlier: { step: number; passages: number[] | undefined }, step: number): string {
+  const where = earlier.step === step ? "earlier in this same turn" : `at step ${earlier.step}`;
+  const shown =
+    earlier.passages === undefined
+      ? "its result is in this turn's results"
+      : earlier.passages.length > 0
+        ? `it showed ${earlier.passages.map((n) => `【${n}】`).join("")}, which are above`
+        : "it found nothing";
+  return (
+    `not run again: ${tool} with exactly these arguments already ran ${where}, and ${shown}. ` +
+    "Use those passages, or search with other words, another mode or filter, or read another passage; answer with final_answer when you have enough."
+  );
 }
 
 /** Runs one turn's calls (concurrently), records their results in the book, the history and the summaries. */
@@ -47,7 +83,8 @@ export async function runCalls(
   planned: PlannedCall[],
   summary: StepSummary,
 ): Promise<void> {
-  const { host, book, limits, knownNames, retrieved, otherResults, messages, notes, toolRuns, emit, counts } = scope;
+  const { host, book, limits, knownNames, retrieved, otherResults, messages, notes, toolRuns, emit, counts, earlier } =
+    scope;
   const run = scope;
   // Results are numbered in call order afterwards, so passage numbers do not depend on which call finished first.
   const batchStarted = performance.now();
@@ -85,6 +122,12 @@ export async function runCalls(
         blocked.push({ name: p.tool, arguments: p.args.value, from: from.label });
         return { p, t0, status: "refused", ...named, error: refusal(p.tool, from) };
       }
+      // A small model that loops on one search gets its answer back from its context, not from the store again:
+      // the run costs a call of the budget and adds nothing (search and read give the same result within an ask).
+      const own = tool?.server === MRAG_SERVER && ["search", "read"].includes(tool.original);
+      const key = own ? callKey(tool.original, p.args.value) : undefined;
+      const before = key === undefined ? undefined : earlier.get(key);
+      if (before) return { p, t0, status: "refused", ...named, error: repeatRefusal(p.tool, before, step) };
       if (counts.toolCalls >= limits.maxToolCalls) {
         return {
           p,
@@ -95,6 +138,7 @@ export async function runCalls(
         };
       }
       counts.toolCalls++;
+      if (key !== undefined) earlier.set(key, { step, passages: undefined });
       emit({ type: "tool_call", step, name: p.tool, arguments: p.args.value });
       const result = await host.call(p.tool, p.args.value, run.signal);
       return { p, t0, status: "ran", ...named, result, ms: performance.now() - t0 };
@@ -145,6 +189,16 @@ export async function runCalls(
   });
   for (const r of results) {
     const p = r.o.p;
+    const own = r.o.named?.server === MRAG_SERVER ? r.o.named.original : undefined;
+    if (r.o.status === "ran" && own !== undefined && p.args.ok) {
+      const key = callKey(own, p.args.value);
+      // A call that failed may be tried again (a timeout, a store busy with an ingest).
+      if (r.isError) earlier.delete(key);
+      else {
+        const entry = earlier.get(key);
+        if (entry && entry.passages === undefined) entry.passages = r.passages;
+      }
+    }
     const name = p.tool ?? p.raw.name;
     const tool = r.o.named;
     messages.push({ role: "tool", tool_call_id: p.raw.id, content: r.text });

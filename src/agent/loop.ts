@@ -1,6 +1,6 @@
 import { AgentError } from "../errors.js";
 import { type Answer, answerJsonSchema, FINAL_ANSWER_TOOL, parseAnswer, verifyCitations } from "./answer.js";
-import { type PlannedCall, runCalls } from "./calls.js";
+import { type CallScope, type PlannedCall, runCalls } from "./calls.js";
 import { injectedFrom } from "./guard.js";
 import { assistantMessage, condense, wireCall } from "./history.js";
 import { partialStringField } from "./partial.js";
@@ -47,6 +47,7 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
   const toolRuns: ToolRun[] = [];
   let modelMs = 0;
   const counts = { toolCalls: 0, toolMs: 0 };
+  const earlier: CallScope["earlier"] = new Map();
   let repaired = false;
   let lengthRetried = false;
   let nudges = 0;
@@ -425,6 +426,7 @@ export async function runAgent(run: AgentRun): Promise<AgentResult> {
         signal: run.signal,
         trace: run.trace,
         counts,
+        earlier,
       },
       step,
       planned,

@@ -49,7 +49,8 @@ export interface StepSummary {
 
 /**
  * One tool call the model asked for, and what became of it: `ran` (the tool ran; `isError` says how it went),
- * `refused` (a guard stopped it: copied from a document, or a tool that may write and is not allowed), or
+ * `refused` (a guard stopped it: copied from a document, a tool that may write and is not allowed, or a
+ * search or read with the same arguments as one that already ran in this ask), or
  * `invalid` (no such tool, unreadable arguments, over the tool-call limit).
  */
 export interface ToolRun {

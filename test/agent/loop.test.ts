@@ -162,6 +162,37 @@ describe("the agent loop against a scripted gpt-oss server and the real store", 
     expect(again.answer.citations[0]?.source).toBe("corpus/Maximum_Overdrive.md");
   });
 
+  it("does not run the same search twice in one ask: the model is pointed back at the passages it already has", async () => {
+    const { server, agent } = await setUp("vllm", (request, i) => {
+      // A looping model: the same search three times (the last one with its keys in another order), then
+      // the same again twice in one turn beside a new one.
+      if (i === 0) return { toolCalls: [{ name: "search", arguments: { query: "Maximum Overdrive", k: 3 } }] };
+      if (i === 1) return { toolCalls: [{ name: "search", arguments: { k: 3, query: "Maximum Overdrive" } }] };
+      if (i === 2) {
+        return {
+          toolCalls: [
+            { name: "search", arguments: { query: "Leland North Carolina", k: 2 } },
+            { name: "search", arguments: { query: "Leland North Carolina", k: 2 } },
+          ],
+        };
+      }
+      return finalAnswer(request, [/Maximum_Overdrive/]);
+    });
+    const result = await agent.ask(QUESTION);
+    expect(result.toolRuns.map((r) => r.status)).toEqual(["ran", "refused", "ran", "refused"]);
+    const repeat = result.toolRuns[1];
+    expect(repeat?.reason).toMatch(
+      /^not run again: search with exactly these arguments already ran at step 1, and it showed (【\d+】){3}, which are above/,
+    );
+    expect(result.toolRuns[3]?.reason).toMatch(/already ran earlier in this same turn/);
+    // The refused calls add no passage: every passage came from a call that ran.
+    const ran = result.toolRuns.filter((r) => r.status === "ran");
+    expect(result.passages).toHaveLength(new Set(ran.flatMap((r) => r.passages)).size);
+    const second = (server.requests[2]?.messages ?? []).filter((m) => m.role === "tool").at(-1);
+    expect(second?.content).toMatch(/^not run again: search/);
+    expect(result.answer.citations).toHaveLength(1);
+  });
+
   it("reads reasoning_content and does not send it back to llama.cpp", async () => {
     const { server, agent } = await setUp("llamacpp", (request, i) =>
       i === 0

@@ -13,13 +13,22 @@ import { Gate } from "./gate.js";
 import {
   bare,
   bearerMatches,
-  bodyShapeProblem,
   checkHost,
   checkOrigin,
   isJsonContentType,
   isLoopbackHost,
   jsonRpcError,
 } from "./http-guard.js";
+import {
+  describe,
+  headerOf,
+  INTERNAL_ERROR,
+  INVALID_REQUEST,
+  pathOf,
+  readJsonBody,
+  SERVER_ERROR,
+  SESSION_NOT_FOUND,
+} from "./http-request.js";
 import { createMcpServer, type MragMcpServer } from "./mcp.js";
 
 /** How long a client whose SSE stream dropped should wait before reconnecting with Last-Event-ID. */
@@ -62,31 +71,9 @@ const SWEEP_INTERVAL_MS = 60 * 1000;
 const MCP_PATH = "/mcp";
 const SESSION_HEADER = "mcp-session-id";
 
-// JSON-RPC error codes used in refusals (the SDK uses the same ones for the same cases).
-const PARSE_ERROR = -32700;
-const INVALID_REQUEST = -32600;
-const SERVER_ERROR = -32000;
-const SESSION_NOT_FOUND = -32001;
-const INTERNAL_ERROR = -32603;
-
-function pathOf(url: string | undefined): string {
-  const raw = url ?? "/";
-  const end = raw.search(/[?#]/);
-  return end < 0 ? raw : raw.slice(0, end);
-}
-
-function headerOf(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(", ") : value;
-}
-
 function urlHost(host: string): string {
   const name = bare(host);
   return isIP(name) === 6 ? `[${name}]` : name;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function isInitialize(body: unknown): boolean {
@@ -228,67 +215,8 @@ export async function startHttpServer(context: MragContext, tuning: HttpServerTu
   }, tuning.sweepIntervalMs ?? SWEEP_INTERVAL_MS);
   sweep.unref();
 
-  type Body = { ok: true; value: unknown } | { ok: false };
-
-  /** Read a JSON body up to `maxBodyBytes`; on any failure the response has been sent (or the client is gone). */
-  const readJson = (req: IncomingMessage, res: ServerResponse): Promise<Body> => {
-    const max = options.maxBodyBytes;
-    const tooLarge = () =>
-      refuse(req, res, 413, SERVER_ERROR, `request body is larger than the limit of ${max} bytes (http.maxBodyBytes)`, {
-        Connection: "close",
-      });
-    const declared = Number(headerOf(req, "content-length"));
-    if (Number.isFinite(declared) && declared > max) {
-      tooLarge();
-      return Promise.resolve({ ok: false });
-    }
-    return new Promise<Body>((resolve) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const finish = (result: Body) => {
-        req.off("data", onData);
-        req.off("end", onEnd);
-        req.off("error", onGone);
-        req.off("close", onGone);
-        resolve(result);
-      };
-      const onData = (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > max) {
-          // Stop reading: nothing more is buffered, and the connection closes after the answer.
-          req.pause();
-          chunks.length = 0;
-          finish({ ok: false });
-          tooLarge();
-          return;
-        }
-        chunks.push(chunk);
-      };
-      const onEnd = () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let value: unknown;
-        try {
-          value = JSON.parse(text);
-        } catch (error) {
-          finish({ ok: false });
-          refuse(req, res, 400, PARSE_ERROR, `parse error: the body is not valid JSON (${describe(error)})`);
-          return;
-        }
-        const problem = bodyShapeProblem(text, value);
-        finish(problem ? { ok: false } : { ok: true, value });
-        if (problem) refuse(req, res, 400, INVALID_REQUEST, `invalid request: ${problem}`);
-      };
-      const onGone = () => {
-        log.debug(`http ${req.method ?? "?"} ${pathOf(req.url)}: client went away while sending the body`);
-        finish({ ok: false });
-        res.destroy();
-      };
-      req.on("data", onData);
-      req.on("end", onEnd);
-      req.on("error", onGone);
-      req.on("close", onGone);
-    });
-  };
+  const readJson = (req: IncomingMessage, res: ServerResponse) =>
+    readJsonBody(req, res, { maxBytes: options.maxBodyBytes, refuse, log });
 
   const unknownSession = (req: IncomingMessage, res: ServerResponse, id: string) =>
     refuse(

@@ -30,6 +30,7 @@ import { orderedQuery } from "./paging.js";
 import { checkWritable, chunkToRow, type Row, rowBatches, rowToChunk, toNumber } from "./rows.js";
 import type { CollectionLayout } from "./schema.js";
 import { searchCollection } from "./search.js";
+import { MilvusTitleCache } from "./titles.js";
 
 /** What a collection needs from its store. */
 export interface MilvusCollectionContext {
@@ -90,7 +91,18 @@ export class MilvusCollection implements Collection {
     this.metric = index.metric;
     this.indexType = index.indexType;
     this.ctx = ctx;
+    this.titles = new MilvusTitleCache({
+      layout,
+      scan: (fields, visible) => this.scan(undefined, fields, visible),
+      count: async () =>
+        toNumber(
+          (await this.call("counting chunks", () => this.ctx.client.count({ collection_name: this.physical }))).data,
+        ),
+    });
   }
+
+  /** The title dictionary of the visible rows, for hybrid's second hop (titles.ts). */
+  private readonly titles: MilvusTitleCache;
 
   /**
    * The read consistency, passed by name: the SDK's enum is numeric with Strong = 0, which its search code
@@ -372,16 +384,20 @@ export class MilvusCollection implements Collection {
   }
 
   async getByIds(ids: readonly string[]): Promise<StoredChunk[]> {
+    return this.readByIds(ids, await this.visibility());
+  }
+
+  /** The chunks of these ids that match `filter` (which holds the visibility), in the order asked, once each. */
+  private async readByIds(ids: readonly string[], filter: string | undefined): Promise<StoredChunk[]> {
     const wanted = [...new Set(ids)];
     const found = new Map<string, StoredChunk>();
     const fields = outputFields(this.f, this.layout.present);
-    const visible = await this.visibility();
     for (let i = 0; i < wanted.length; i += ID_BATCH) {
       const batch = wanted.slice(i, i + ID_BATCH);
       const page = await this.call("reading chunks by id", () =>
         this.ctx.client.query({
           collection_name: this.physical,
-          filter: and([this.idIn(batch), visible])!,
+          filter: and([this.idIn(batch), filter])!,
           output_fields: fields,
           limit: batch.length,
           consistency_level: this.consistencyLevel,
@@ -515,7 +531,9 @@ export class MilvusCollection implements Collection {
         client: this.ctx.client,
         consistencyLevel: this.consistencyLevel,
         call: (what, fn) => this.call(what, fn),
-        visibility: () => this.visibility(),
+        state: () => this.readState(),
+        titles: (state) => this.titles.get(state),
+        readByIds: (ids, filter) => this.readByIds(ids, filter),
       },
       request,
     );

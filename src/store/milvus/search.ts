@@ -1,17 +1,15 @@
-import {
-  type ConsistencyLevelEnum,
-  type HybridSearchSingleReq,
-  type MilvusClient,
-  RRFRanker,
-} from "@zilliz/milvus2-sdk-node";
+import type { ConsistencyLevelEnum, MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { UsageError } from "../../errors.js";
-import { RRF_K } from "../fusion.js";
-import type { CollectionMeta, SearchHit, SearchRequest } from "../types.js";
+import { hybridCandidates } from "../fusion.js";
+import { byCandidate, type Candidate, DEFAULT_DENSE_WEIGHT, rankHybrid } from "../hybrid-rank.js";
+import type { TitleDictionary } from "../links.js";
+import type { CollectionMeta, SearchHit, SearchRequest, StoredChunk } from "../types.js";
 import { validateSearchRequest } from "../validate.js";
 import { clientAnalysis } from "./analyzer.js";
 import type { MilvusResponse } from "./connection.js";
 import { and, compileSearchFilter } from "./expr.js";
 import { type FieldKey, outputFields } from "./fields.js";
+import { type GenerationState, visibleExpression } from "./generations.js";
 import { type Row, rowToChunk, toNumber } from "./rows.js";
 import type { CollectionLayout } from "./schema.js";
 
@@ -27,8 +25,12 @@ export interface MilvusSearchContext {
   consistencyLevel: ConsistencyLevelEnum;
   /** One SDK call, with the collection named in any error. */
   call<T extends MilvusResponse>(what: string, fn: () => Promise<T>): Promise<T>;
-  /** The generation filter every read adds (undefined without generations). */
-  visibility(): Promise<string | undefined>;
+  /** The commit state, read fresh (undefined without generations): every read of one search uses one state. */
+  state(): Promise<GenerationState | undefined>;
+  /** The title dictionary of the rows visible in `state` (empty where the title step does not apply). */
+  titles(state: GenerationState | undefined): Promise<TitleDictionary>;
+  /** Chunks of these ids matching `filter` (which holds the visibility). */
+  readByIds(ids: readonly string[], filter: string | undefined): Promise<StoredChunk[]>;
 }
 
 export async function searchCollection(ctx: MilvusSearchContext, request: SearchRequest): Promise<SearchHit[]> {
@@ -53,73 +55,64 @@ export async function searchCollection(ctx: MilvusSearchContext, request: Search
       }
     }
   }
-  const filter = and([compileSearchFilter(valid.filter, f), await ctx.visibility()]);
-  const output = outputFields(f, layout.present);
-  const common = {
-    collection_name: ctx.physical,
-    limit: valid.k,
-    output_fields: output,
-    consistency_level: ctx.consistencyLevel,
-  };
+  const state = await ctx.state();
+  const filter = and([compileSearchFilter(valid.filter, f), state ? visibleExpression(state) : undefined]);
   const dense = valid.vector ? Array.from(valid.vector) : [];
   const text = clientAnalysis(layout.analyzer)(valid.text ?? "");
   const what = `${valid.mode} search`;
-  const asRows = (r: { results?: unknown }) => (r.results ?? []) as Row[];
-  // The SDK forwards a branch's metric_type although its type does not declare it.
-  const branch = (b: HybridSearchSingleReq & { metric_type: string }): HybridSearchSingleReq => ({
-    ...b,
-    params: {},
-    ...(filter ? { expr: filter } : {}),
+  const branch = async (
+    which: "dense" | "keyword",
+    limit: number,
+  ): Promise<{ chunk: StoredChunk; score: number }[]> => {
+    const response = await ctx.call(what, () =>
+      ctx.client.search({
+        collection_name: ctx.physical,
+        limit,
+        output_fields: outputFields(f, layout.present),
+        consistency_level: ctx.consistencyLevel,
+        ...(which === "dense"
+          ? { data: [dense], anns_field: f.dense, metric_type: ctx.metric }
+          : { data: [text], anns_field: f.sparse, metric_type: "BM25" }),
+        ...(filter ? { filter } : {}),
+      }),
+    );
+    // One query vector: the results are one list of rows.
+    const rows = ((response as { results?: unknown }).results ?? []) as Row[];
+    return rows.map((row) => {
+      const score = toNumber(row.score);
+      return {
+        chunk: rowToChunk(layout, { ...row, [f.id]: row[f.id] ?? row.id }),
+        // Higher is better for every mode; L2 is a distance, so it is negated. A BM25 score of a hit is always
+        // positive: Milvus Lite 3.2.2 returns it negated (its internal distance), which is turned back here.
+        score: which === "keyword" ? Math.abs(score) : ctx.metric === "L2" ? -score : score,
+      };
+    });
+  };
+  if (valid.mode !== "hybrid") return branch(valid.mode, valid.k);
+  // Hybrid: both branches at once, fused here as on the embedded store (calibrated convex fusion, then the
+  // title-mention second hop), so it cannot fall far below its better branch as Milvus' RRF reranker could.
+  const depth = hybridCandidates(valid.k);
+  const [denseHits, keywordHits, dictionary] = await Promise.all([
+    branch("dense", depth),
+    branch("keyword", depth),
+    ctx.titles(state),
+  ]);
+  const chunks = new Map<string, StoredChunk>();
+  const candidates = (hits: { chunk: StoredChunk; score: number }[]): Candidate[] =>
+    hits
+      .map(({ chunk, score }) => {
+        chunks.set(chunk.id, chunk);
+        return { id: chunk.id, score };
+      })
+      .sort(byCandidate);
+  const ranked = await rankHybrid(candidates(denseHits), candidates(keywordHits), {
+    k: valid.k,
+    denseWeight: valid.denseWeight ?? DEFAULT_DENSE_WEIGHT,
+    dictionary,
+    rows: (ids) => new Map(ids.flatMap((id) => (chunks.has(id) ? [[id, chunks.get(id)!] as const] : []))),
+    fetch: async (ids) => new Map((await ctx.readByIds(ids, filter)).map((c) => [c.id, c])),
+    source: (c) => c.source,
+    text: (c) => c.text,
   });
-  let results: Row[];
-  if (valid.mode === "dense") {
-    results = asRows(
-      await ctx.call(what, () =>
-        ctx.client.search({
-          ...common,
-          data: [dense],
-          anns_field: f.dense,
-          metric_type: ctx.metric,
-          ...(filter ? { filter } : {}),
-        }),
-      ),
-    );
-  } else if (valid.mode === "keyword") {
-    results = asRows(
-      await ctx.call(what, () =>
-        ctx.client.search({
-          ...common,
-          data: [text],
-          anns_field: f.sparse,
-          metric_type: "BM25",
-          ...(filter ? { filter } : {}),
-        }),
-      ),
-    );
-  } else {
-    // Both requests in one hybrid search, fused by Milvus' RRF reranker (no per-branch weight on Milvus).
-    results = asRows(
-      await ctx.call(what, () =>
-        ctx.client.search({
-          ...common,
-          // Each branch names its metric: Milvus Lite refuses a BM25 branch without it (standalone infers it).
-          data: [
-            branch({ data: dense, anns_field: f.dense, metric_type: ctx.metric }),
-            branch({ data: text, anns_field: f.sparse, metric_type: "BM25" }),
-          ],
-          rerank: RRFRanker(RRF_K),
-        }),
-      ),
-    );
-  }
-  return results.map((row) => {
-    const score = toNumber(row.score);
-    return {
-      chunk: rowToChunk(layout, { ...row, [f.id]: row[f.id] ?? row.id }),
-      // Higher is better for every mode; L2 is a distance, so it is negated. A BM25 score of a hit is always
-      // positive: Milvus Lite 3.2.2 returns it negated (its internal distance), which is turned back here.
-      score:
-        valid.mode === "dense" && ctx.metric === "L2" ? -score : valid.mode === "keyword" ? Math.abs(score) : score,
-    };
-  });
+  return ranked.map(({ row, score }) => ({ chunk: row, score }));
 }

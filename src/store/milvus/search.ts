@@ -90,7 +90,7 @@ export async function searchCollection(ctx: MilvusSearchContext, request: Search
   };
   if (valid.mode !== "hybrid") return branch(valid.mode, valid.k);
   // Hybrid: both branches at once, fused here as on the embedded store (calibrated convex fusion, then the
-  // title-mention second hop), so it cannot fall far below its better branch as Milvus' RRF reranker could.
+  // title-mention second hop). Milvus' RRF reranker kept only ranks and fell below BM25 alone (docs/milvus.md).
   const depth = hybridCandidates(valid.k);
   const [denseHits, keywordHits, dictionary] = await Promise.all([
     branch("dense", depth),

@@ -60,8 +60,8 @@ export type StoredChunk = Omit<ChunkRecord, "vector">;
 export interface SearchHit {
   chunk: StoredChunk;
   /**
-   * Higher is better. Dense: cosine similarity; keyword: BM25; hybrid: on the embedded store the calibrated
-   * convex fusion in [0, 1] plus any title-mention bonus (src/store/links.ts), on Milvus the RRF score.
+   * Higher is better. Dense: cosine similarity; keyword: BM25; hybrid: the calibrated convex fusion in [0, 1]
+   * plus any title-mention bonus (src/store/hybrid-rank.ts, links.ts), on both stores.
    */
   score: number;
 }
@@ -75,8 +75,8 @@ export interface SearchRequest {
   text?: string;
   filter?: SearchFilter;
   /**
-   * Hybrid only: how much the dense branch counts against the keyword branch (weight 1) in the embedded store's
-   * calibrated fusion; default 0.5. Milvus fuses by plain RRF and ignores it.
+   * Hybrid only: how much the dense branch counts against the keyword branch (weight 1) in the calibrated
+   * fusion; default 0.5 (both stores).
    */
   denseWeight?: number;
 }
@@ -181,5 +181,7 @@ export interface Store {
    * reads; returns one line saying what was done, or undefined when nothing was repaired. Embedded store only.
    */
   repairCollection?(name: string): Promise<string | undefined>;
+  /** Drop a collection and its data; false when it did not exist (`mrag eval`'s throw-away collections). */
+  dropCollection?(name: string): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -1,8 +1,11 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMrag } from "../helpers/cli.js";
 import { startFaultProxy } from "../helpers/milvus-fault-proxy.js";
-import { freshDatabase, useMilvusLite } from "../helpers/milvus-lite-suite.js";
-import { makeWorkspace, type Workspace } from "../helpers/workspace.js";
+import { adminClient, freshDatabase, useMilvusLite } from "../helpers/milvus-lite-suite.js";
+import { makeWorkspace, REPO_ROOT, type Workspace } from "../helpers/workspace.js";
 
 interface JsonHit {
   id: string;
@@ -174,6 +177,63 @@ suite("mrag on Milvus (built CLI, Milvus Lite)", () => {
       });
       expect(down.code).toBe(1);
       expect(down.stderr).toMatch(/cannot reach Milvus at http:\/\/127\.0\.0\.1:9/);
+    },
+    SLOW,
+  );
+
+  it(
+    "eval retrieval measures Milvus when the store is a Milvus URI: a throw-away collection there, dropped after; --keep keeps and reuses it",
+    async () => {
+      const dataset = path.join(REPO_ROOT, "test/fixtures/eval/hotpotqa-10");
+      const db = await database();
+      const env = { MILVUS_URI: lite.server().uri, MRAG_MILVUS_DATABASE: db, MILVUS_TOKEN: "" };
+      const cwd = mkdtempSync(path.join(tmpdir(), "mrag-eval-milvus-"));
+      const admin = adminClient(lite.server().uri, undefined, db);
+      const collections = async () => ((await admin.showCollections()).data ?? []).map((c) => c.name).sort();
+      type Report = {
+        store: string;
+        ingested: { chunks: number };
+        modes: { mode: string; recall: Record<string, number> }[];
+      };
+      const recall = (r: Report, mode: string) => r.modes.find((m) => m.mode === mode)!.recall;
+      try {
+        const milvus = await runMrag(["eval", "retrieval", "--dataset", dataset, "--json", "-k", "5,10"], { cwd, env });
+        expect(milvus.code, milvus.stderr).toBe(0);
+        expect(milvus.stderr).toMatch(/ingesting into Milvus collection "eval-[0-9a-f]{12}" .*dropped afterwards/);
+        const onMilvus = JSON.parse(milvus.stdout) as Report;
+        expect(onMilvus.store).toBe("milvus");
+        expect(onMilvus.modes.map((m) => m.mode)).toEqual(["dense", "keyword", "hybrid"]);
+        expect(await collections()).toEqual([]);
+        // The same corpus and embedder in the embedded store: the same chunks, and dense recall within a question
+        // or so (Milvus Lite's index and float ordering of near ties differ; keyword differs more: Lite's BM25
+        // statistics are per segment).
+        const embedded = await runMrag(["eval", "retrieval", "--dataset", dataset, "--json", "-k", "5,10"], { cwd });
+        expect(embedded.code, embedded.stderr).toBe(0);
+        const onEmbedded = JSON.parse(embedded.stdout) as Report;
+        expect(onEmbedded.store).toBe("embedded");
+        expect(onMilvus.ingested.chunks).toBe(onEmbedded.ingested.chunks);
+        for (const k of ["5", "10"]) {
+          expect(Math.abs(recall(onMilvus, "dense")[k]! - recall(onEmbedded, "dense")[k]!)).toBeLessThanOrEqual(0.1);
+        }
+        for (const m of onMilvus.modes) expect(m.recall["10"]).toBeGreaterThan(0.5);
+
+        const kept = path.join(cwd, "kept");
+        const args = ["eval", "retrieval", "--dataset", dataset, "--modes", "hybrid", "--keep", kept, "--json"];
+        const first = await runMrag(args, { cwd, env });
+        expect(first.code, first.stderr).toBe(0);
+        const [name] = await collections();
+        expect(name).toMatch(/^eval_[0-9a-f]{12}$/);
+        const second = await runMrag(args, { cwd, env });
+        expect(second.code, second.stderr).toBe(0);
+        expect(second.stderr).toContain(`"${name!.replace("_", "-")}"`);
+        expect(await collections()).toEqual([name]);
+        expect(recall(JSON.parse(second.stdout) as Report, "hybrid")).toEqual(
+          recall(JSON.parse(first.stdout) as Report, "hybrid"),
+        );
+      } finally {
+        await admin.closeConnection();
+        rmSync(cwd, { recursive: true, force: true });
+      }
     },
     SLOW,
   );

@@ -32,11 +32,6 @@ export interface StoreGuarantees {
    * transactions: there a reader may see both versions together for a moment, never less than one whole version.
    */
   atomicReplace?: boolean;
-  /**
-   * How hybrid fuses (default "rrf"): Milvus ranks by RRF (k = 60), so a chunk first in both branches scores
-   * 2/61; the embedded store fuses min-max-calibrated scores, so such a chunk scores 1.
-   */
-  hybridFusion?: "rrf" | "calibrated";
 }
 
 export function runStoreContract(
@@ -45,7 +40,6 @@ export function runStoreContract(
   guarantees: StoreGuarantees = {},
 ): void {
   const atomicReplace = guarantees.atomicReplace ?? true;
-  const topHybridScore = (guarantees.hybridFusion ?? "rrf") === "rrf" ? 2 / 61 : 1;
   describe(`store contract: ${name}`, () => {
     let harness: StoreHarness;
     let store: Store;
@@ -524,7 +518,8 @@ export function runStoreContract(
         const hits = await c.search({ mode: "hybrid", k: 8, vector: target.vector, text: "number5x2" });
         expectWellFormed(hits, 8);
         expect(hits[0]!.chunk.id).toBe(target.id);
-        expect(hits[0]!.score).toBeCloseTo(topHybridScore, 6);
+        // Both stores fuse min-max-calibrated scores: a chunk first in both branches scores 1.
+        expect(hits[0]!.score).toBeCloseTo(1, 6);
         // Dense-only neighbours still appear after the keyword match.
         const dense = await c.search({ mode: "dense", k: 3, vector: target.vector });
         expect(ids(hits.map((h) => h.chunk))).toEqual(expect.arrayContaining(ids(dense.map((h) => h.chunk))));

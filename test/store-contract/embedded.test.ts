@@ -11,5 +11,5 @@ runStoreContract(
     const store = await openEmbeddedStore(join(dir, "data"));
     return { store, cleanup: () => rm(dir, { recursive: true, force: true }) };
   },
-  { hybridFusion: "calibrated" },
+  {},
 );

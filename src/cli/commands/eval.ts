@@ -1,9 +1,11 @@
+import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
 import type { EvalDataset } from "../../eval/types.js";
+import { isServerUri } from "../../store/index.js";
 import { SEARCH_MODES, type SearchMode } from "../../store/types.js";
 import { createContext, type MragContext } from "../../tools/context.js";
 import { loadCliConfig, parseNumber, printJson } from "../shared.js";
@@ -44,6 +46,9 @@ function parseKs(value: string | undefined): number[] {
 /**
  * The context an evaluation runs in. A dataset with a corpus is ingested into a throw-away embedded store
  * (or `--keep <dir>`, kept and reused incrementally); a JSONL dataset is about the user's own collection.
+ * When the configured store (`--store`, config `store`) is a Milvus server, the corpus goes into a throw-away
+ * collection there (`eval-<random>`, dropped afterwards), so Milvus is what gets measured; with `--keep <dir>`
+ * the collection is `eval-<hash of the folder>` and is kept and reused like the folder.
  */
 async function evalContext(
   command: Command,
@@ -63,7 +68,27 @@ async function evalContext(
   const keep = flags.keep !== undefined;
   const dir = keep ? path.resolve(flags.keep as string) : mkdtempSync(path.join(tmpdir(), "mrag-eval-"));
   mkdirSync(dir, { recursive: true });
-  const context = createContext({ ...config, store: path.join(dir, "store") }, { cwd: dir });
+  const milvus = isServerUri(config.store);
+  const collection = milvus
+    ? `eval-${keep ? createHash("sha256").update(dir).digest("hex").slice(0, 12) : randomBytes(6).toString("hex")}`
+    : config.collection;
+  if (milvus && !flags.quiet) {
+    process.stderr.write(
+      `eval: ingesting into Milvus collection "${collection}" at ${config.store}` +
+        `${keep ? " (kept)" : " (dropped afterwards)"}\n`,
+    );
+  }
+  const context = createContext(milvus ? { ...config, collection } : { ...config, store: path.join(dir, "store") }, {
+    cwd: dir,
+  });
+  const discard = async () => {
+    try {
+      if (milvus && !keep) await (await context.store()).dropCollection?.(collection);
+    } finally {
+      await context.close();
+      if (!keep) rmSync(dir, { recursive: true, force: true });
+    }
+  };
   const progress =
     flags.quiet || flags.json
       ? undefined
@@ -73,17 +98,9 @@ async function evalContext(
   try {
     const { ingestDataset } = await import("../../eval/retrieval.js");
     const ingested = await ingestDataset(context, dataset, progress);
-    return {
-      context,
-      ingested,
-      cleanup: async () => {
-        await context.close();
-        if (!keep) rmSync(dir, { recursive: true, force: true });
-      },
-    };
+    return { context, ingested, cleanup: discard };
   } catch (error) {
-    await context.close();
-    if (!keep) rmSync(dir, { recursive: true, force: true });
+    await discard().catch(() => undefined);
     throw error;
   }
 }
@@ -105,7 +122,7 @@ export function registerEvalCommand(program: Command): void {
     .option("--limit <n>", "only the first n questions", parseNumber)
     .option(
       "--keep <dir>",
-      "keep the dataset's files and store in this folder and reuse them next time (default: a temporary folder)",
+      "keep the dataset's files and store in this folder and reuse them next time (default: a temporary folder; on a Milvus --store, the collection eval-<hash of the folder> is kept there too)",
     )
     .option("--json", "print the report as JSON")
     .option("-q, --quiet", "no progress on stderr")
@@ -129,12 +146,18 @@ export function registerEvalCommand(program: Command): void {
               }),
         });
         if (flags.json) {
-          printJson({ ...report, ...(ingested ? { ingested } : {}), embedder: context.config.embedder });
+          printJson({
+            ...report,
+            ...(ingested ? { ingested } : {}),
+            embedder: context.config.embedder,
+            store: isServerUri(context.config.store) ? "milvus" : "embedded",
+          });
         } else {
           process.stdout.write(formatRetrievalTable(report));
           if (ingested) {
             process.stdout.write(
-              `\nembedder ${context.config.embedder}; ${ingested.chunks} chunks ingested in ${(ingested.ms / 1000).toFixed(1)} s\n`,
+              `\nembedder ${context.config.embedder}; ${ingested.chunks} chunks ingested in ${(ingested.ms / 1000).toFixed(1)} s` +
+                `${isServerUri(context.config.store) ? ` into Milvus collection "${context.config.collection}"` : ""}\n`,
             );
           }
         }

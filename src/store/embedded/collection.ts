@@ -2,6 +2,7 @@ import { Index, type Table } from "@lancedb/lancedb";
 import { isMragError, UsageError } from "../../errors.js";
 import { storeFailure } from "../diagnose.js";
 import { hybridCandidates } from "../fusion.js";
+import { DEFAULT_DENSE_WEIGHT } from "../hybrid-rank.js";
 import { keywordAnalysis } from "../keyword-text.js";
 import type {
   ChunkRecord,
@@ -105,8 +106,6 @@ export interface CollectionContext {
 }
 
 const ID_BATCH = 1000;
-/** The dense branch's weight against keyword's 1 when the request names none (the config default, measured). */
-const DEFAULT_DENSE_WEIGHT = 0.5;
 /** LanceDB turns the cut-off date into an age and back into a date a moment later; this keeps the boundary. */
 const CLEANUP_MARGIN_MS = 1000;
 const SELECT_WITH_DISTANCE = [...CHUNK_COLUMNS, "_distance"];

@@ -1,25 +1,13 @@
 import type { Table } from "@lancedb/lancedb";
-import { fuseScores } from "../fusion.js";
-import { DEFAULT_LINK_EXPANSION, type LinkExpansion, linkBonuses, TitleDictionary } from "../links.js";
+import { byCandidate, type Candidate, MAX_TITLE_ROWS, rankHybrid } from "../hybrid-rank.js";
+import { type LinkExpansion, TitleDictionary } from "../links.js";
 import type { SearchHit } from "../types.js";
 import { numberColumn, rowToChunk, stringColumn, stringListColumn } from "./schema.js";
 
-/** One branch's candidate: id and higher-is-better score, ids and scores only (rows are read for the winners). */
-export interface Candidate {
-  id: string;
-  score: number;
-}
-
-/** Best first: score, then id (the order every branch's candidates are handed to fusion in). */
-export function byCandidate(a: Candidate, b: Candidate): number {
-  return b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-}
+export { byCandidate, type Candidate, MAX_TITLE_ROWS };
 
 /** Rows by id, as LanceDB returns them (the chunk columns at least). */
 export type RowMap = Map<string, Record<string, unknown>>;
-
-/** Collections larger than this skip the title-mention step (see TitleCache.build). */
-export const MAX_TITLE_ROWS = 200_000;
 
 /**
  * The title dictionary of a table, rebuilt when the table version moves (one scan of four small columns:
@@ -57,12 +45,9 @@ export class TitleCache {
 }
 
 /**
- * The embedded store's hybrid ranking: convex fusion of the two branches' calibrated scores (dense weighted
- * `denseWeight` against keyword's 1), then second-hop expansion by title mentions among the top hits. The
- * branches hand in ids and scores only; `rows` reads the rows of candidates (called for the top of the fused
- * list, whose seeds' text the expansion reads, and for any candidate that moves into the top k later), and
- * documents reached only through a mention are fetched (under the search filter) by `fetch`; ids neither
- * returns are dropped. Only the k winners are built into chunks.
+ * The embedded store's hybrid ranking (store/hybrid-rank.ts) on LanceDB rows. The branches hand in ids and
+ * scores only; `rows` reads the rows of candidates, `fetch` those of documents reached only through a mention
+ * (under the search filter). Only the k winners are built into chunks.
  */
 export async function hybridRank(
   dense: readonly Candidate[],
@@ -76,43 +61,11 @@ export async function hybridRank(
     expansion?: LinkExpansion;
   },
 ): Promise<SearchHit[]> {
-  const expansion = options.expansion ?? DEFAULT_LINK_EXPANSION;
-  const fused = fuseScores([dense, keyword], [options.denseWeight, 1]);
-  const candidates = new Set(fused.map((f) => f.item.id));
-  const rows: RowMap = new Map();
-  const read = async (ids: string[]) => {
-    const wanted = ids.filter((id) => !rows.has(id));
-    if (wanted.length > 0) for (const [id, row] of await options.rows(wanted)) rows.set(id, row);
-  };
-  const useLinks = options.dictionary.size > 0;
-  // One read for the likely winners, which include the seeds whose text the expansion reads.
-  await read(fused.slice(0, Math.max(options.k, useLinks ? expansion.seeds : 0)).map((f) => f.item.id));
-  const scores = new Map(fused.map((f) => [f.item.id, f.score]));
-  if (useLinks) {
-    const ranked = fused.map((f) => ({
-      id: f.item.id,
-      score: f.score,
-      get source() {
-        return String(rows.get(f.item.id)?.source ?? "");
-      },
-      text: () => String(rows.get(f.item.id)?.text ?? ""),
-    }));
-    for (const [id, score] of linkBonuses(ranked, options.dictionary, expansion)) scores.set(id, score);
-  }
-  const order = () =>
-    [...scores.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).slice(0, options.k);
-  // Read what moved into the top k: candidates by row, mentioned documents by id under the filter (one the
-  // filter excludes leaves, and the next moves up).
-  for (;;) {
-    const missing = order()
-      .map(([id]) => id)
-      .filter((id) => !rows.has(id));
-    if (missing.length === 0) break;
-    const known = missing.filter((id) => candidates.has(id));
-    await read(known);
-    const mentioned = missing.filter((id) => !candidates.has(id));
-    if (mentioned.length > 0) for (const row of await options.fetch(mentioned)) rows.set(String(row.id), row);
-    for (const id of missing) if (!rows.has(id)) scores.delete(id);
-  }
-  return order().map(([id, score]) => ({ chunk: rowToChunk(rows.get(id)!), score }));
+  const ranked = await rankHybrid(dense, keyword, {
+    ...options,
+    fetch: async (ids) => new Map((await options.fetch(ids)).map((row) => [String(row.id), row])),
+    source: (row) => String(row.source ?? ""),
+    text: (row) => String(row.text ?? ""),
+  });
+  return ranked.map(({ row, score }) => ({ chunk: rowToChunk(row), score }));
 }

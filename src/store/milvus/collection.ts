@@ -1,29 +1,19 @@
-import {
-  type ConsistencyLevelEnum,
-  type HybridSearchSingleReq,
-  type MilvusClient,
-  type RowData,
-  RRFRanker,
-} from "@zilliz/milvus2-sdk-node";
+import type { ConsistencyLevelEnum, MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { StoreError, UsageError } from "../../errors.js";
-import { RRF_K } from "../fusion.js";
-import { searchTextOf } from "../search-text.js";
 import type {
   ChunkRecord,
   Collection,
   CollectionMeta,
   CollectionStats,
-  FileType,
   SearchHit,
   SearchRequest,
   SourceInfo,
   SourceReplacement,
   StoredChunk,
 } from "../types.js";
-import { validateChunks, validateNeighbourCounts, validateReplacements, validateSearchRequest } from "../validate.js";
-import { clientAnalysis } from "./analyzer.js";
+import { validateNeighbourCounts, validateReplacements } from "../validate.js";
 import { isMessageTooLarge, type MilvusErrors, type MilvusResponse } from "./connection.js";
-import { and, compileSearchFilter, eq, inList, milvusString, startsWith } from "./expr.js";
+import { and, eq, inList, milvusString, startsWith } from "./expr.js";
 import { type FieldKey, outputFields } from "./fields.js";
 import {
   GENERATION_FIELD,
@@ -33,12 +23,14 @@ import {
   leftoverExpression,
   parseGenerationState,
   ROW_KEY_FIELD,
-  rowKey,
   serializeGenerationState,
   visibleExpression,
 } from "./generations.js";
 import { orderedQuery } from "./paging.js";
+import { checkWritable, chunkToRow, type Row, rowBatches, rowToChunk, toNumber } from "./rows.js";
 import type { CollectionLayout } from "./schema.js";
+import { searchCollection } from "./search.js";
+import { MilvusTitleCache } from "./titles.js";
 
 /** What a collection needs from its store. */
 export interface MilvusCollectionContext {
@@ -55,26 +47,6 @@ export interface MilvusCollectionContext {
 const PAGE_ROWS = 1000;
 /** Ids per `id in [...]` expression. */
 const ID_BATCH = 500;
-/** Target bytes per insert/upsert request; a request the server still refuses as too large is split. */
-const BATCH_BYTES = 8 * 1024 * 1024;
-const MAX_BATCH_ROWS = 2000;
-
-type Row = Record<string, unknown>;
-
-function utf8Bytes(text: string): number {
-  return Buffer.byteLength(text, "utf8");
-}
-
-function toStringArray(value: unknown): string[] {
-  if (Array.isArray(value)) return value.map(String);
-  return [];
-}
-
-function toNumber(value: unknown): number {
-  const n = Number(value);
-  return Number.isFinite(n) ? n : 0;
-}
-
 /** Positions 0..count-1, each once. */
 function isComplete(positions: ReadonlySet<number>, count: number): boolean {
   if (positions.size !== count) return false;
@@ -119,7 +91,18 @@ export class MilvusCollection implements Collection {
     this.metric = index.metric;
     this.indexType = index.indexType;
     this.ctx = ctx;
+    this.titles = new MilvusTitleCache({
+      layout,
+      scan: (fields, visible) => this.scan(undefined, fields, visible),
+      count: async () =>
+        toNumber(
+          (await this.call("counting chunks", () => this.ctx.client.count({ collection_name: this.physical }))).data,
+        ),
+    });
   }
+
+  /** The title dictionary of the visible rows, for hybrid's second hop (titles.ts). */
+  private readonly titles: MilvusTitleCache;
 
   /**
    * The read consistency, passed by name: the SDK's enum is numeric with Strong = 0, which its search code
@@ -168,122 +151,12 @@ export class MilvusCollection implements Collection {
     return this.ctx.errors.call(`${what} in collection "${this.meta.name}"`, fn);
   }
 
-  private rowToChunk(dataRow: Row): StoredChunk {
-    const f = this.f;
-    // Dynamic keys come back at the top level from search, but inside "$meta" from query (SDK 2.6).
-    const meta = dataRow.$meta;
-    const row: Row =
-      this.layout.dynamic.size > 0 && typeof meta === "object" && meta !== null
-        ? { ...(meta as Row), ...dataRow }
-        : dataRow;
-    const str = (key: FieldKey, fallback = "") => (this.has(key) ? String(row[f[key]] ?? fallback) : fallback);
-    const num = (key: FieldKey) => (this.has(key) ? toNumber(row[f[key]]) : 0);
-    const list = (key: FieldKey) => (this.has(key) ? toStringArray(row[f[key]]) : []);
-    return {
-      id: String(row[f.id]),
-      source: str("source"),
-      text: str("text"),
-      headingPath: list("headingPath"),
-      position: num("position"),
-      lineStart: num("lineStart"),
-      lineEnd: num("lineEnd"),
-      fileType: str("fileType", "text") as FileType,
-      tags: list("tags"),
-      contentHash: str("contentHash"),
-      sourceHash: str("sourceHash"),
-      ingestedAt: num("ingestedAt"),
-    };
+  private rowToChunk(row: Row): StoredChunk {
+    return rowToChunk(this.layout, row);
   }
 
-  private chunkToRow(c: ChunkRecord, generation: number | undefined): RowData {
-    const f = this.f;
-    const searchText = this.has("searchText") ? { [f.searchText]: this.searchText(c) } : {};
-    const versioned =
-      generation === undefined ? {} : { [ROW_KEY_FIELD]: rowKey(c.id, generation), [GENERATION_FIELD]: generation };
-    return {
-      ...searchText,
-      ...versioned,
-      [f.id]: c.id,
-      [f.text]: c.text,
-      [f.dense]: Array.from(c.vector),
-      [f.source]: c.source,
-      [f.headingPath]: c.headingPath,
-      [f.position]: c.position,
-      [f.lineStart]: c.lineStart,
-      [f.lineEnd]: c.lineEnd,
-      [f.fileType]: c.fileType,
-      [f.tags]: c.tags,
-      [f.contentHash]: c.contentHash,
-      [f.sourceHash]: c.sourceHash,
-      [f.ingestedAt]: c.ingestedAt,
-    };
-  }
-
-  /** Heading path + text for the BM25 input, cut (headings first) to the bytes the field holds. */
-  private searchText(c: ChunkRecord): string {
-    const analyze = clientAnalysis(this.layout.analyzer);
-    const full = analyze(searchTextOf(c));
-    const max = this.layout.maxLength.searchText;
-    if (max === undefined || utf8Bytes(full) <= max) return full;
-    const text = analyze(c.text);
-    if (utf8Bytes(text) <= max) return text;
-    return Buffer.from(text, "utf8")
-      .subarray(0, max)
-      .toString("utf8")
-      .replace(/\uFFFD$/, "");
-  }
-
-  /** Writes need every field mrag stores, and values that fit the schema's limits. */
   private checkWritable(chunks: readonly ChunkRecord[]): void {
-    if (this.layout.idType !== "VarChar") {
-      throw new StoreError(
-        `collection "${this.meta.name}" can be searched but not written by mrag: its primary key ` +
-          `"${this.f.id}" is ${this.layout.idType}, and mrag's chunk ids are text. Ingest into a collection mrag ` +
-          "creates (another --collection).",
-      );
-    }
-    if (this.layout.missingForWrite.length > 0) {
-      const missing = this.layout.missingForWrite.map((k) => `${this.f[k]} (${k})`).join(", ");
-      throw new StoreError(
-        `collection "${this.meta.name}" can be searched but not written by mrag: it has no fields ${missing}. ` +
-          "Ingest into a collection mrag creates (another --collection), or add the fields in Milvus.",
-      );
-    }
-    validateChunks(chunks, this.meta.dimension, this.meta.name);
-    const limits: [FieldKey, (c: ChunkRecord) => string][] = [
-      ["id", (c) => c.id],
-      ["text", (c) => c.text],
-      ["source", (c) => c.source],
-    ];
-    for (const c of chunks) {
-      for (const [key, value] of limits) {
-        const max = this.layout.maxLength[key];
-        if (max !== undefined && utf8Bytes(value(c)) > max) {
-          throw new UsageError(
-            `chunk ${JSON.stringify(c.id)} of ${JSON.stringify(c.source)}: ${key} is ${utf8Bytes(value(c))} bytes, ` +
-              `more than the ${max} bytes field "${this.f[key]}" holds` +
-              (key === "text" ? "; lower ingest.chunkChars" : ""),
-          );
-        }
-      }
-    }
-  }
-
-  /** Split rows into requests of about BATCH_BYTES. */
-  private *batches(chunks: readonly ChunkRecord[]): Generator<ChunkRecord[]> {
-    let batch: ChunkRecord[] = [];
-    let bytes = 0;
-    for (const c of chunks) {
-      const size = utf8Bytes(c.text) + utf8Bytes(c.source) + c.vector.length * 4 + 512;
-      if (batch.length > 0 && (bytes + size > BATCH_BYTES || batch.length >= MAX_BATCH_ROWS)) {
-        yield batch;
-        batch = [];
-        bytes = 0;
-      }
-      batch.push(c);
-      bytes += size;
-    }
-    if (batch.length > 0) yield batch;
+    checkWritable(this.layout, this.meta, chunks);
   }
 
   /** Upsert one batch; when the server refuses it as too large, split it in halves until it fits. */
@@ -292,7 +165,7 @@ export class MilvusCollection implements Collection {
       await this.call("upserting chunks", () =>
         this.ctx.client.upsert({
           collection_name: this.physical,
-          data: batch.map((c) => this.chunkToRow(c, generation)),
+          data: batch.map((c) => chunkToRow(this.layout, c, generation)),
         }),
       );
     } catch (error) {
@@ -309,7 +182,7 @@ export class MilvusCollection implements Collection {
    */
   private async upsertAll(chunks: readonly ChunkRecord[], generation?: number): Promise<void> {
     const ordered = [...chunks].sort((a, b) => b.position - a.position);
-    for (const batch of this.batches(ordered)) await this.upsertBatch(batch, generation);
+    for (const batch of rowBatches(ordered)) await this.upsertBatch(batch, generation);
   }
 
   /**
@@ -511,16 +384,20 @@ export class MilvusCollection implements Collection {
   }
 
   async getByIds(ids: readonly string[]): Promise<StoredChunk[]> {
+    return this.readByIds(ids, await this.visibility());
+  }
+
+  /** The chunks of these ids that match `filter` (which holds the visibility), in the order asked, once each. */
+  private async readByIds(ids: readonly string[], filter: string | undefined): Promise<StoredChunk[]> {
     const wanted = [...new Set(ids)];
     const found = new Map<string, StoredChunk>();
     const fields = outputFields(this.f, this.layout.present);
-    const visible = await this.visibility();
     for (let i = 0; i < wanted.length; i += ID_BATCH) {
       const batch = wanted.slice(i, i + ID_BATCH);
       const page = await this.call("reading chunks by id", () =>
         this.ctx.client.query({
           collection_name: this.physical,
-          filter: and([this.idIn(batch), visible])!,
+          filter: and([this.idIn(batch), filter])!,
           output_fields: fields,
           limit: batch.length,
           consistency_level: this.consistencyLevel,
@@ -645,93 +522,21 @@ export class MilvusCollection implements Collection {
   }
 
   async search(request: SearchRequest): Promise<SearchHit[]> {
-    const valid = validateSearchRequest(request, this.meta.dimension, this.meta.name);
-    if ((valid.mode === "keyword" || valid.mode === "hybrid") && !this.layout.bm25) {
-      throw new UsageError(
-        `collection "${this.meta.name}" has no BM25 full-text field, so ${valid.mode} search is not possible; ` +
-          'use mode "dense", or ingest into a collection mrag creates',
-      );
-    }
-    if (valid.filter) {
-      const needed: [keyof typeof valid.filter, FieldKey][] = [
-        ["tags", "tags"],
-        ["fileTypes", "fileType"],
-      ];
-      for (const [key, field] of needed) {
-        if (valid.filter[key] !== undefined && !this.has(field)) {
-          throw new UsageError(`filter.${key}: collection "${this.meta.name}" has no ${field} field to filter on`);
-        }
-      }
-    }
-    const filter = and([compileSearchFilter(valid.filter, this.f), await this.visibility()]);
-    const output = outputFields(this.f, this.layout.present);
-    const common = {
-      collection_name: this.physical,
-      limit: valid.k,
-      output_fields: output,
-      consistency_level: this.consistencyLevel,
-    };
-    const dense = valid.vector ? Array.from(valid.vector) : [];
-    const text = clientAnalysis(this.layout.analyzer)(valid.text ?? "");
-    const what = `${valid.mode} search`;
-    const asRows = (r: { results?: unknown }) => (r.results ?? []) as Row[];
-    // The SDK forwards a branch's metric_type although its type does not declare it.
-    const branch = (b: HybridSearchSingleReq & { metric_type: string }): HybridSearchSingleReq => ({
-      ...b,
-      params: {},
-      ...(filter ? { expr: filter } : {}),
-    });
-    let results: Row[];
-    if (valid.mode === "dense") {
-      results = asRows(
-        await this.call(what, () =>
-          this.ctx.client.search({
-            ...common,
-            data: [dense],
-            anns_field: this.f.dense,
-            metric_type: this.metric,
-            ...(filter ? { filter } : {}),
-          }),
-        ),
-      );
-    } else if (valid.mode === "keyword") {
-      results = asRows(
-        await this.call(what, () =>
-          this.ctx.client.search({
-            ...common,
-            data: [text],
-            anns_field: this.f.sparse,
-            metric_type: "BM25",
-            ...(filter ? { filter } : {}),
-          }),
-        ),
-      );
-    } else {
-      // Both requests in one hybrid search, fused by Milvus' RRF reranker (no per-branch weight on Milvus).
-      results = asRows(
-        await this.call(what, () =>
-          this.ctx.client.search({
-            ...common,
-            // Each branch names its metric: Milvus Lite refuses a BM25 branch without it (standalone infers it).
-            data: [
-              branch({ data: dense, anns_field: this.f.dense, metric_type: this.metric }),
-              branch({ data: text, anns_field: this.f.sparse, metric_type: "BM25" }),
-            ],
-            rerank: RRFRanker(RRF_K),
-          }),
-        ),
-      );
-    }
-    return results.map((row) => {
-      const score = toNumber(row.score);
-      return {
-        chunk: this.rowToChunk({ ...row, [this.f.id]: row[this.f.id] ?? row.id }),
-        // Higher is better for every mode; L2 is a distance, so it is negated. A BM25 score of a hit is always
-        // positive: Milvus Lite 3.2.2 returns it negated (its internal distance), which is turned back here.
-        score:
-          valid.mode === "dense" && this.metric === "L2" ? -score : valid.mode === "keyword" ? Math.abs(score) : score,
-      };
-    });
+    return searchCollection(
+      {
+        meta: this.meta,
+        physical: this.physical,
+        layout: this.layout,
+        metric: this.metric,
+        client: this.ctx.client,
+        consistencyLevel: this.consistencyLevel,
+        call: (what, fn) => this.call(what, fn),
+        state: () => this.readState(),
+        titles: (state) => this.titles.get(state),
+        readByIds: (ids, filter) => this.readByIds(ids, filter),
+      },
+      request,
+    );
   }
 
   /** Remove what killed writers left: uncommitted rows and hidden generations past their grace. */

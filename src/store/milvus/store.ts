@@ -121,6 +121,29 @@ export class MilvusStore implements Store {
     return metas.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
+  /**
+   * Drop an mrag collection and its data; false when it does not exist. A Milvus collection that is not this
+   * mrag collection (another name recorded, or none) is refused. (Not in the Store contract: `mrag eval` drops
+   * its throw-away collection with it.)
+   */
+  async dropCollection(name: string): Promise<boolean> {
+    this.assertOpen();
+    validateCollectionName(name);
+    const physical = milvusCollectionName(name);
+    const described = await this.describe(physical);
+    if (!described) return false;
+    const recorded = described.properties?.find((p) => p.key === PROPERTY_NAME)?.value;
+    if (recorded === undefined || String(recorded) !== name) {
+      throw new UsageError(`Milvus collection "${physical}" is not mrag collection "${name}"; it was not dropped`);
+    }
+    await this.withWriteLock(() =>
+      this.errors.call(`dropping collection "${physical}"`, () =>
+        this.client.dropCollection({ collection_name: physical }),
+      ),
+    );
+    return true;
+  }
+
   async openCollection(name: string, options: OpenCollectionOptions): Promise<Collection> {
     this.assertOpen();
     validateCollectionName(name);

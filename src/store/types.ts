@@ -181,5 +181,10 @@ export interface Store {
    * reads; returns one line saying what was done, or undefined when nothing was repaired. Embedded store only.
    */
   repairCollection?(name: string): Promise<string | undefined>;
+  /**
+   * Whether a reader found the collection's files damaged since its last repair: an ingest, which reads only
+   * sources and fingerprints, repairs first when it did. Embedded store only.
+   */
+  damageReported?(name: string): Promise<boolean>;
   close(): Promise<void>;
 }

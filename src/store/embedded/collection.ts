@@ -1,5 +1,5 @@
 import { Index, type Table } from "@lancedb/lancedb";
-import { isMragError, UsageError } from "../../errors.js";
+import { isMragError, StoreDamagedError, UsageError } from "../../errors.js";
 import { storeFailure } from "../diagnose.js";
 import { hybridCandidates } from "../fusion.js";
 import { keywordAnalysis } from "../keyword-text.js";
@@ -102,6 +102,8 @@ export interface CollectionContext {
   /** Read / record the vector index training record (call under the write lock). */
   vectorIndexRecord(): Promise<VectorIndexRecord | undefined>;
   recordVectorIndex(record: VectorIndexRecord): Promise<void>;
+  /** Leave the note that makes the next ingest repair the collection (damage-note.ts). */
+  noteDamage(message: string): Promise<void>;
 }
 
 const ID_BATCH = 1000;
@@ -183,7 +185,9 @@ export class EmbeddedCollection implements Collection {
       return await fn();
     } catch (error) {
       if (isMragError(error)) throw error;
-      throw storeFailure(`${what} in collection "${this.meta.name}"`, this.ctx.location, error);
+      const failure = storeFailure(`${what} in collection "${this.meta.name}"`, this.ctx.location, error);
+      if (failure instanceof StoreDamagedError) await this.ctx.noteDamage(failure.message);
+      throw failure;
     }
   }
 

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import type { Connection, Table } from "@lancedb/lancedb";
 import { isDamage } from "../diagnose.js";
 import type { ChunkRecord } from "../types.js";
-import { FTS_COLUMN, FTS_INDEX, ftsIndex, VECTOR_INDEX } from "./collection.js";
 import { DAMAGED_DIR } from "./damage-note.js";
+import { FTS_COLUMN, FTS_INDEX, ftsIndex, VECTOR_INDEX } from "./index-policy.js";
 import { chunkSchema, chunksToArrow, rowToChunk } from "./schema.js";
 
 /**

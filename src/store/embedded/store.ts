@@ -7,8 +7,9 @@ import { KEYWORD_ANALYSIS_VERSION, keywordAnalysis, LEGACY_KEYWORD_ANALYSIS } fr
 import { DEFAULT_LOCK_WAIT_MS, FileLock } from "../lock.js";
 import type { Collection, CollectionMeta, OpenCollectionOptions, Store } from "../types.js";
 import { validateCollectionName, validateModelAndDimension } from "../validate.js";
-import { DEFAULT_INDEX_POLICY, EmbeddedCollection, type IndexPolicy } from "./collection.js";
+import { EmbeddedCollection } from "./collection.js";
 import { clearDamageNote, damageNoted, noteDamage } from "./damage-note.js";
+import { DEFAULT_INDEX_POLICY, type IndexPolicy } from "./index-policy.js";
 import {
   DB_DIR,
   initFolder,

@@ -183,5 +183,10 @@ export interface Store {
   repairCollection?(name: string): Promise<string | undefined>;
   /** Drop a collection and its data; false when it did not exist (`mrag eval`'s throw-away collections). */
   dropCollection?(name: string): Promise<boolean>;
+  /**
+   * Whether a reader found the collection's files damaged since its last repair: an ingest, which reads only
+   * sources and fingerprints, repairs first when it did. Embedded store only.
+   */
+  damageReported?(name: string): Promise<boolean>;
   close(): Promise<void>;
 }

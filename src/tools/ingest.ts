@@ -39,18 +39,25 @@ export interface IngestOperation {
 export async function runIngest(context: MragContext, operation: IngestOperation): Promise<IngestSummary> {
   const store = await context.store();
   // The lock is re-entrant: the repair and the second attempt run under the one taken here.
+  const name = context.config.collection;
   return store.withWriteLock(async () => {
+    // A reader found damage the ingest itself may not read into (a garbled text or vector page): repair first.
+    let repaired =
+      store.repairCollection && (await store.damageReported?.(name)) ? await store.repairCollection(name) : undefined;
+    let summary: IngestSummary;
     try {
-      return await ingestOnce(context, operation);
+      summary = await ingestOnce(context, operation);
     } catch (error) {
       // A damaged store: repair what can be repaired, then this same ingest puts back what was lost.
-      if (!(error instanceof StoreDamagedError) || !store.repairCollection) throw error;
-      const repaired = await store.repairCollection(context.config.collection);
+      if (!(error instanceof StoreDamagedError) || !store.repairCollection || repaired) throw error;
+      repaired = await store.repairCollection(name);
       if (!repaired) throw error;
-      const summary = await ingestOnce(context, operation);
-      summary.repaired = `${repaired}; ${summary.added.length + summary.updated.length} source(s) re-ingested`;
-      return summary;
+      summary = await ingestOnce(context, operation);
     }
+    if (repaired) {
+      summary.repaired = `${repaired}; ${summary.added.length + summary.updated.length} source(s) re-ingested`;
+    }
+    return summary;
   }, context.config.lockWaitMs);
 }
 

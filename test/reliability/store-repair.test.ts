@@ -1,19 +1,9 @@
-import {
-  appendFileSync,
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  truncateSync,
-  writeFileSync,
-} from "node:fs";
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMrag } from "../helpers/cli.js";
-import { FAQ_FIXTURE } from "../helpers/workspace.js";
+import { answers, ingest, largestDataFile, workspace as makeWorkspace, sources, tableDir } from "./repair-helpers.js";
 
 /**
  * A re-ingest repairs a damaged embedded store (issue 18, item 3), through the built CLI on real LanceDB files
@@ -23,50 +13,11 @@ import { FAQ_FIXTURE } from "../helpers/workspace.js";
  * repair, searches answer exactly as on a store that was never damaged.
  */
 
-const QUERIES = ["how is data stored", "zebra crossing stripes", "vector index", "install Milvus with Docker"];
-const NOTE = "# Note\n\nZebra crossings are painted as white and black stripes across roads.\n";
 const CHANGE = "\n\n## Quokka errors\n\nA quokka error means the quokka service was restarted during a flush.\n";
 
 let root: string;
+const workspace = (name: string) => makeWorkspace(root, name);
 
-/** A working folder with the FAQ as docs/ and a note kept in extra/ (ingested apart, so in its own fragment). */
-function workspace(name: string): string {
-  const dir = path.join(root, name);
-  cpSync(FAQ_FIXTURE, path.join(dir, "docs"), { recursive: true });
-  mkdirSync(path.join(dir, "extra"));
-  writeFileSync(path.join(dir, "extra", "note.md"), NOTE);
-  return dir;
-}
-
-async function ingest(dir: string, folder: string): Promise<string> {
-  const r = await runMrag(["ingest", folder], { cwd: dir });
-  expect(r.code, r.stderr).toBe(0);
-  return r.stdout;
-}
-
-/** Every mode's ranked hits (ids, sources and scores) for the test queries. */
-async function answers(dir: string): Promise<unknown[]> {
-  const out: unknown[] = [];
-  for (const query of QUERIES) {
-    for (const mode of ["hybrid", "dense", "keyword"]) {
-      const r = await runMrag(["search", query, "--mode", mode, "-k", "8", "--json"], { cwd: dir });
-      expect(r.code, r.stderr).toBe(0);
-      const hits = (JSON.parse(r.stdout) as { hits: { id: string; source: string; score: number }[] }).hits;
-      // A keyword query may match nothing (the zebra note is not in every store); the others always answer.
-      if (mode !== "keyword") expect(hits.length, `${mode} search for ${query}`).toBeGreaterThan(0);
-      out.push({ query, mode, hits: hits.map((h) => [h.id, h.source, h.score]) });
-    }
-  }
-  return out;
-}
-
-async function sources(dir: string): Promise<string[]> {
-  const r = await runMrag(["sources", "--json"], { cwd: dir });
-  expect(r.code, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout) as { sources: { source: string }[] }).sources.map((s) => s.source);
-}
-
-const tableDir = (dir: string) => path.join(dir, ".mrag", "data", "lancedb", "mrag.lance");
 const versionsDir = (dir: string) => path.join(tableDir(dir), "_versions");
 const manifests = (dir: string) => readdirSync(versionsDir(dir)).filter((f) => f.endsWith(".manifest"));
 
@@ -87,11 +38,7 @@ describe("a re-ingest repairs a damaged embedded store", () => {
     await ingest(dir, "docs");
     await ingest(dir, "extra");
     // The FAQ's fragment is the large file; the note's one-chunk fragment stays whole.
-    const data = path.join(tableDir(dir), "data");
-    const files = readdirSync(data).map((f) => path.join(data, f));
-    expect(files.length).toBeGreaterThanOrEqual(2);
-    const largest = files.sort((a, b) => statSync(b).size - statSync(a).size)[0] as string;
-    truncateSync(largest, 1000);
+    truncateSync(largestDataFile(dir), 1000);
     const broken = await runMrag(["search", "vector index"], { cwd: dir });
     expect(broken.code).toBe(1);
     expect(broken.stderr).toMatch(/is damaged .*ingest your documents again to repair it/);

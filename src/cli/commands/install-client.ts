@@ -4,6 +4,7 @@ import path from "node:path";
 import { type Command, Option } from "commander";
 import { UsageError } from "../../errors.js";
 import { clientConfigPath, mergeServer, readIfExists, serverEntry, writeWithBackup } from "../client-config.js";
+import { userStderr } from "../native-stderr.js";
 import { MCP_CLIENTS, type McpClient, type ServerLaunch, serverLaunch } from "./mcp-config.js";
 
 interface InstallFlags {
@@ -48,8 +49,9 @@ function installWithClaudeCli(claude: string, launch: ServerLaunch, flags: Insta
       `Claude Code already has an MCP server named "${launch.name}" (claude mcp get ${launch.name}); pass --force to replace it, or --name to add another`,
     );
   }
-  if (exists) spawnSync(claude, ["mcp", "remove", ...scope, launch.name], { stdio: ["ignore", "ignore", "inherit"] });
-  const result = spawnSync(claude, add, { stdio: ["ignore", "inherit", "inherit"] });
+  if (exists)
+    spawnSync(claude, ["mcp", "remove", ...scope, launch.name], { stdio: ["ignore", "ignore", userStderr()] });
+  const result = spawnSync(claude, add, { stdio: ["ignore", "inherit", userStderr()] });
   if (result.status !== 0) {
     throw new UsageError(
       `\`claude mcp add\` failed (exit ${result.status ?? result.signal}); nothing else was changed`,

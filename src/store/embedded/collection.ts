@@ -1,5 +1,5 @@
-import { Index, type Table } from "@lancedb/lancedb";
-import { isMragError, UsageError } from "../../errors.js";
+import type { Table } from "@lancedb/lancedb";
+import { isMragError, StoreDamagedError, UsageError } from "../../errors.js";
 import { storeFailure } from "../diagnose.js";
 import { hybridCandidates } from "../fusion.js";
 import { DEFAULT_DENSE_WEIGHT } from "../hybrid-rank.js";
@@ -24,73 +24,20 @@ import {
   validateSearchRequest,
 } from "../validate.js";
 import { compileSearchFilter, eq, inList, startsWith } from "./filter.js";
-import { byCandidate, type Candidate, hybridRank, type RowMap, TitleCache } from "./hybrid.js";
+import { byScoreThenId, hybridRank, type RowMap, rankCandidates, TitleCache } from "./hybrid.js";
+import {
+  FTS_COLUMN,
+  FTS_INDEX,
+  ftsIndex,
+  type IndexPolicy,
+  VECTOR_COLUMN,
+  VECTOR_INDEX,
+  type VectorIndexRecord,
+  vectorIndex,
+  vectorIndexPartitions,
+} from "./index-policy.js";
 import { SnapshotSearch } from "./memory-search.js";
 import { CHUNK_COLUMNS, chunksToArrow, numberColumn, rowToChunk, stringColumn, stringListColumn } from "./schema.js";
-
-/** When and how indexes are built; the defaults are justified by bench/store-vector-index.ts. */
-export interface IndexPolicy {
-  /** Build the IVF_FLAT vector index once a collection has at least this many rows; below it search is exact. */
-  vectorIndexMinRows: number;
-  /**
-   * Minimum partitions probed per dense query once the vector index exists. The maximum is unbounded, so
-   * LanceDB keeps probing while more partitions can still hold better rows (and when a narrow filter leaves
-   * too few rows in the first ones).
-   */
-  nprobes: number;
-  /** optimize() removes table versions older than this. */
-  cleanupOlderThanMs: number;
-  /**
-   * After a write, fold new rows into the full-text index (an incremental optimize) once the rows it does not
-   * cover exceed this fraction of the rows it covers. LanceDB 0.31 scores rows outside the index with
-   * statistics that can drop them (a term new to the index that occurs more often in the new rows than there
-   * are rows gets a negative IDF), so the uncovered share is kept small.
-   */
-  ftsMaxUnindexedRatio: number;
-  /** optimize() retrains the vector index (new partitions) once the collection has grown this many times over. */
-  vectorIndexRetrainGrowth: number;
-}
-
-export const DEFAULT_INDEX_POLICY: IndexPolicy = {
-  vectorIndexMinRows: 50_000,
-  nprobes: 20,
-  cleanupOlderThanMs: 60_000,
-  ftsMaxUnindexedRatio: 0.2,
-  vectorIndexRetrainGrowth: 4,
-};
-
-/** IVF partitions for `rows` rows: about sqrt(rows), the LanceDB default, at least 1. */
-export function vectorIndexPartitions(rows: number): number {
-  return Math.max(1, Math.round(Math.sqrt(rows)));
-}
-
-export const FTS_COLUMN = "search_text";
-export const FTS_INDEX = "search_text_idx";
-export const VECTOR_COLUMN = "vector";
-export const VECTOR_INDEX = "vector_idx";
-
-/**
- * The full-text index configuration: simple tokenizer, lower case, English stemming and stop words. Chinese,
- * Japanese and Korean arrive already split into space-separated tokens (store/keyword-text.ts).
- */
-export function ftsIndex(): Index {
-  return Index.fts({
-    baseTokenizer: "simple",
-    language: "English",
-    lowercase: true,
-    stem: true,
-    removeStopWords: true,
-    asciiFolding: true,
-    withPosition: false,
-  });
-}
-
-/** How the vector index was trained, as recorded in the store marker. */
-export interface VectorIndexRecord {
-  rows: number;
-  partitions: number;
-  builtAt: number;
-}
 
 /** What a collection needs from the store that opened it. */
 export interface CollectionContext {
@@ -103,6 +50,8 @@ export interface CollectionContext {
   /** Read / record the vector index training record (call under the write lock). */
   vectorIndexRecord(): Promise<VectorIndexRecord | undefined>;
   recordVectorIndex(record: VectorIndexRecord): Promise<void>;
+  /** Leave the note that makes the next ingest repair the collection (damage-note.ts). */
+  noteDamage(message: string): Promise<void>;
 }
 
 const ID_BATCH = 1000;
@@ -110,36 +59,6 @@ const ID_BATCH = 1000;
 const CLEANUP_MARGIN_MS = 1000;
 const SELECT_WITH_DISTANCE = [...CHUNK_COLUMNS, "_distance"];
 const SELECT_WITH_SCORE = [...CHUNK_COLUMNS, "_score"];
-
-interface ArrowResult {
-  getChild(name: string): unknown;
-  get(index: number): unknown;
-  readonly numRows: number;
-}
-
-/**
- * One branch's rows as candidates, best first (score, then id: unindexed rows come back unsorted), with each
- * row reachable by id. `toScore` turns the branch's raw column (distance or BM25) into higher-is-better.
- */
-function rankCandidates(
-  table: ArrowResult,
-  scoreColumn: string,
-  toScore: (raw: number) => number,
-  rows: Map<string, () => Record<string, unknown>>,
-): Candidate[] {
-  const ids = stringColumn(table as Parameters<typeof stringColumn>[0], "id");
-  const raw = numberColumn(table as Parameters<typeof numberColumn>[0], scoreColumn);
-  return ids
-    .map((id, i) => {
-      if (!rows.has(id)) rows.set(id, () => table.get(i) as Record<string, unknown>);
-      return { id, score: toScore(raw[i] ?? Number.NaN) };
-    })
-    .sort(byCandidate);
-}
-
-function byScoreThenId(a: SearchHit, b: SearchHit): number {
-  return b.score - a.score || (a.chunk.id < b.chunk.id ? -1 : a.chunk.id > b.chunk.id ? 1 : 0);
-}
 
 export class EmbeddedCollection implements Collection {
   readonly meta: CollectionMeta;
@@ -182,7 +101,9 @@ export class EmbeddedCollection implements Collection {
       return await fn();
     } catch (error) {
       if (isMragError(error)) throw error;
-      throw storeFailure(`${what} in collection "${this.meta.name}"`, this.ctx.location, error);
+      const failure = storeFailure(`${what} in collection "${this.meta.name}"`, this.ctx.location, error);
+      if (failure instanceof StoreDamagedError) await this.ctx.noteDamage(failure.message);
+      throw failure;
     }
   }
 
@@ -561,7 +482,7 @@ export class EmbeddedCollection implements Collection {
       if (state.vector === undefined || grown) {
         const partitions = vectorIndexPartitions(rows);
         await this.table.createIndex(VECTOR_COLUMN, {
-          config: Index.ivfFlat({ distanceType: "dot", numPartitions: partitions }),
+          config: vectorIndex(partitions),
           name: VECTOR_INDEX,
           replace: true,
         });

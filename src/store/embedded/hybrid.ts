@@ -6,6 +6,38 @@ import { numberColumn, rowToChunk, stringColumn, stringListColumn } from "./sche
 
 export { byCandidate, type Candidate, MAX_TITLE_ROWS };
 
+/** An Arrow result table, as far as ranking reads it. */
+interface ArrowResult {
+  getChild(name: string): unknown;
+  get(index: number): unknown;
+  readonly numRows: number;
+}
+
+/**
+ * One branch's rows as candidates, best first (score, then id: unindexed rows come back unsorted), with each
+ * row reachable by id. `toScore` turns the branch's raw column (distance or BM25) into higher-is-better.
+ */
+export function rankCandidates(
+  table: ArrowResult,
+  scoreColumn: string,
+  toScore: (raw: number) => number,
+  rows: Map<string, () => Record<string, unknown>>,
+): Candidate[] {
+  const ids = stringColumn(table as Parameters<typeof stringColumn>[0], "id");
+  const raw = numberColumn(table as Parameters<typeof numberColumn>[0], scoreColumn);
+  return ids
+    .map((id, i) => {
+      if (!rows.has(id)) rows.set(id, () => table.get(i) as Record<string, unknown>);
+      return { id, score: toScore(raw[i] ?? Number.NaN) };
+    })
+    .sort(byCandidate);
+}
+
+/** Best first: score, then chunk id. */
+export function byScoreThenId(a: SearchHit, b: SearchHit): number {
+  return b.score - a.score || (a.chunk.id < b.chunk.id ? -1 : a.chunk.id > b.chunk.id ? 1 : 0);
+}
+
 /** Rows by id, as LanceDB returns them (the chunk columns at least). */
 export type RowMap = Map<string, Record<string, unknown>>;
 

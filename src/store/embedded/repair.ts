@@ -3,7 +3,8 @@ import { join } from "node:path";
 import type { Connection, Table } from "@lancedb/lancedb";
 import { isDamage } from "../diagnose.js";
 import type { ChunkRecord } from "../types.js";
-import { FTS_COLUMN, FTS_INDEX, ftsIndex, VECTOR_INDEX } from "./collection.js";
+import { DAMAGED_DIR } from "./damage-note.js";
+import { FTS_COLUMN, FTS_INDEX, ftsIndex, VECTOR_INDEX } from "./index-policy.js";
 import { chunkSchema, chunksToArrow, rowToChunk } from "./schema.js";
 
 /**
@@ -103,7 +104,7 @@ async function openNewestReadable(target: RepairTarget, report: RepairReport): P
     }
     const [newest] = await manifests(versionsDir);
     if (!newest) return undefined;
-    report.quarantine ??= join(target.folder, "damaged", `${target.name}-${stamp()}`, "_versions");
+    report.quarantine ??= join(target.folder, DAMAGED_DIR, `${target.name}-${stamp()}`, "_versions");
     await mkdir(report.quarantine, { recursive: true });
     await rename(join(versionsDir, newest.file), join(report.quarantine, newest.file));
     report.versionsSetAside.push(newest.version);

@@ -1,13 +1,15 @@
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { type Connection, connect, type Table } from "@lancedb/lancedb";
-import { isMragError, ModelMismatchError, StoreError, UsageError } from "../../errors.js";
+import { isMragError, ModelMismatchError, StoreDamagedError, StoreError, UsageError } from "../../errors.js";
 import { storeFailure } from "../diagnose.js";
 import { KEYWORD_ANALYSIS_VERSION, keywordAnalysis, LEGACY_KEYWORD_ANALYSIS } from "../keyword-text.js";
 import { DEFAULT_LOCK_WAIT_MS, FileLock } from "../lock.js";
 import type { Collection, CollectionMeta, OpenCollectionOptions, Store } from "../types.js";
 import { validateCollectionName, validateModelAndDimension } from "../validate.js";
-import { DEFAULT_INDEX_POLICY, EmbeddedCollection, type IndexPolicy } from "./collection.js";
+import { EmbeddedCollection } from "./collection.js";
+import { clearDamageNote, damageNoted, noteDamage } from "./damage-note.js";
+import { DEFAULT_INDEX_POLICY, type IndexPolicy } from "./index-policy.js";
 import {
   DB_DIR,
   initFolder,
@@ -151,7 +153,9 @@ export class EmbeddedStore implements Store {
       return await this.openOrCreate(name, options);
     } catch (error) {
       if (isMragError(error)) throw error;
-      throw storeFailure(`opening collection "${name}"`, this.location, error);
+      const failure = storeFailure(`opening collection "${name}"`, this.location, error);
+      if (failure instanceof StoreDamagedError) await noteDamage(this.location, name, failure.message);
+      throw failure;
     }
   }
 
@@ -260,6 +264,12 @@ export class EmbeddedStore implements Store {
     });
   }
 
+  /** Whether a reader found the collection damaged since its last repair (damage-note.ts). */
+  async damageReported(name: string): Promise<boolean> {
+    validateCollectionName(name);
+    return damageNoted(this.location, name);
+  }
+
   /** Repair a damaged collection table under the write lock (see repair.ts); undefined when none was found. */
   async repairCollection(name: string): Promise<string | undefined> {
     validateCollectionName(name);
@@ -277,6 +287,8 @@ export class EmbeddedStore implements Store {
           dimension: entry.dimension,
           analyze: keywordAnalysis(entry.keywordAnalysis ?? LEGACY_KEYWORD_ANALYSIS),
         });
+        // Whatever a reader saw is repaired now, or was not in the files (the ingest says if it still fails).
+        await clearDamageNote(this.location, name);
         if (!report) return undefined;
         // An open handle would keep reading the version it last saw.
         await this.collections
@@ -324,6 +336,7 @@ export class EmbeddedStore implements Store {
         entry.vectorIndex = record;
         await writeMarker(this.location, marker);
       },
+      noteDamage: (message) => noteDamage(this.location, meta.name, message),
     });
     this.forget(meta.name);
     this.collections.set(meta.name, collection);

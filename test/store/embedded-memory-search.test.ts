@@ -65,7 +65,7 @@ function expectSameHits(actual: SearchHit[], expected: SearchHit[]): void {
 }
 
 describe("int8 SIMD kernel", () => {
-  it("gathers the scores of listed rows and counts differing bits of binary codes", () => {
+  it("gathers the scores of listed rows and estimates dot products from binary codes by table lookups", () => {
     const kernel = createInt8Kernel();
     kernel.memory.grow(1);
     const memory = kernel.memory.buffer;
@@ -88,18 +88,29 @@ describe("int8 SIMD kernel", () => {
       expect(out[t]).toBe(Math.fround(dot * (r + 1)));
     });
 
-    const codes = new Uint8Array(memory, 4096, 3 * 32);
-    const code = new Uint8Array(memory, 8192, 32);
-    const distances = new Int32Array(memory, 9000, 3);
+    // Binary estimates: 2 blocks of 16 rows, 32 code bytes each (transposed: byte k of row i at 16 k + i).
+    const bytes = 32;
+    const codes = new Uint8Array(memory, 4096, 2 * 16 * bytes);
+    const tables = new Uint8Array(memory, 6144, 32 * bytes);
+    const norms = new Float32Array(memory, 7168, 32);
+    const counts = new Float32Array(memory, 7296, 32);
+    const estimates = new Float32Array(memory, 7424, 32);
     for (let i = 0; i < codes.length; i++) codes[i] = Math.floor(random() * 256);
-    for (let i = 0; i < code.length; i++) code[i] = Math.floor(random() * 256);
-    codes.fill(255, 32, 64); // every bit set
-    kernel.hamming(4096, 8192, 3, 32, 9000);
-    const bits = (x: number) => x.toString(2).replaceAll("0", "").length;
-    for (let c = 0; c < 3; c++) {
-      let want = 0;
-      for (let b = 0; b < 32; b++) want += bits(codes[c * 32 + b]! ^ code[b]!);
-      expect(distances[c]).toBe(want);
+    codes.fill(255, 0, 16); // byte 0 of the first block's rows: every bit set
+    for (let i = 0; i < tables.length; i++) tables[i] = Math.floor(random() * 61); // at most 4 x 15
+    for (let i = 0; i < 32; i++) {
+      norms[i] = random() * 3;
+      counts[i] = Math.floor(random() * 256);
+    }
+    const [a, b, c] = [0.25, -0.5, 1.75];
+    kernel.binaryScores(4096, 6144, 2, bytes, 7168, 7296, 7424, a, b, c);
+    for (let r = 0; r < 32; r++) {
+      let sum = 0;
+      for (let k = 0; k < bytes; k++) {
+        const byte = codes[(r >> 4) * 16 * bytes + 16 * k + (r & 15)]!;
+        sum += tables[32 * k + (byte & 15)]! + tables[32 * k + 16 + (byte >> 4)]!;
+      }
+      expect(estimates[r]).toBeCloseTo(norms[r]! * (a * sum + b * counts[r]! - c), 3);
     }
   });
 

@@ -41,7 +41,6 @@ async function main(): Promise<void> {
     if (!snapshot) throw new Error("snapshot not loaded");
     log(`[${size}] snapshot ${fmt((performance.now() - t0) / 1000)} s, ${fmt(snapshot.bytes / 1e6)} MB`);
     const n = set.queries.length;
-    if (process.env.BREAKDOWN) (globalThis as unknown as { __t?: number[][] }).__t = [[], [], [], [], [], []];
     const times = shares.map(() => [] as number[]);
     const found = shares.map(() => 0);
     // CPU time per variant: on a loaded machine wall time mostly measures the scheduler.

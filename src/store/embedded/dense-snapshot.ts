@@ -45,7 +45,9 @@ interface Layout {
 function layout(count: number, stride: number, dimension: number, binaryMinRows: number, share: number): Layout {
   const binary = count >= binaryMinRows && dimension <= 496 * 8;
   const codeBytes = binary ? Math.ceil(dimension / 128) * 16 : 0;
-  const maxKept = binary ? Math.ceil(count * share) + 1024 : 0;
+  // The sampled threshold lets through the kept share within a few percent (sd ~ 1 / sqrt(share x 4096) of it):
+  // room for twice as many.
+  const maxKept = binary ? 2 * Math.ceil(count * share) + 2048 : 0;
   // The prefilter works on blocks of 16 rows: its arrays (and `out`, which it writes) are padded to them.
   const padded = Math.ceil(count / 16) * 16;
   const rows = 0;
@@ -261,7 +263,7 @@ export class DenseSnapshot {
     const blocks = Math.ceil(this.count / 16);
     this.kernel.binaryScores(at.codes, at.tables, blocks, at.codeBytes, at.norms, at.counts, at.out, a, b, c);
     const estimates = this.scores;
-    const keep = Math.min(at.maxKept, Math.max(Math.ceil(this.count * share), limit * 20));
+    const keep = Math.min(at.maxKept >> 1, Math.max(Math.ceil(this.count * share), limit * 20));
     const threshold = thresholdFor(estimates, keep);
     const index = new Int32Array(memory, at.index, at.maxKept);
     let kept = 0;

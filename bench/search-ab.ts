@@ -5,9 +5,15 @@
  * exact top 10 the build wrote.
  *
  *   node dist/bench/search-ab.js --work <dir> --size 100000 [--shares 1,0.03,0.02,0.01] [--rounds 3]
+ *   node dist/bench/search-ab.js --work <dir> --size 100000 --hybrid 1 [--rounds 3]
+ *
+ * --hybrid 1: the whole in-memory hybrid search (k 10, 50 candidates a branch), the dense branch scanning every
+ * row against the default (prefiltered from BINARY_PREFILTER_MIN_ROWS), interleaved the same way.
  */
 import { performance } from "node:perf_hooks";
 import { DenseSnapshot } from "../src/store/embedded/dense-snapshot.js";
+import { TitleCache } from "../src/store/embedded/hybrid.js";
+import { SnapshotSearch } from "../src/store/embedded/memory-search.js";
 import { openStore } from "../src/store/index.js";
 import { childArgs } from "./lib/child.js";
 import { BENCH_COLLECTION, readQuerySet, readTruth, rowId, storeDirFor } from "./lib/search-data.js";
@@ -16,7 +22,7 @@ import { fmt, log, summarize } from "./lib/util.js";
 const K = 10;
 
 async function main(): Promise<void> {
-  const args = childArgs(["work", "size", "shares", "rounds", "limit"] as const);
+  const args = childArgs(["work", "size", "shares", "rounds", "limit", "hybrid"] as const);
   if (!args.work || !args.size) throw new Error("missing --work <dir> or --size <n>");
   const size = Number(args.size);
   const shares = (args.shares ?? "1,0.03,0.02,0.01").split(",").map(Number);
@@ -33,6 +39,10 @@ async function main(): Promise<void> {
       create: false,
     });
     const table = (collection as unknown as { lanceTable: Parameters<typeof DenseSnapshot.load>[0] }).lanceTable;
+    if (args.hybrid !== undefined) {
+      await hybridAB(table, dim, set, rounds, size);
+      return;
+    }
     const t0 = performance.now();
     const snapshot = await DenseSnapshot.load(table, dim, {
       binaryMinRows: 0,
@@ -79,6 +89,50 @@ async function main(): Promise<void> {
   } finally {
     await store.close();
   }
+}
+
+/** Interleaved hybrid searches: every row scanned against the default prefilter. */
+async function hybridAB(
+  table: Parameters<typeof DenseSnapshot.load>[0],
+  dim: number,
+  set: Awaited<ReturnType<typeof readQuerySet>>,
+  rounds: number,
+  size: number,
+): Promise<void> {
+  const titles = new TitleCache(table);
+  const variants = [
+    ["full scan", new SnapshotSearch(table, dim, titles, { binaryMinRows: Number.MAX_SAFE_INTEGER })],
+    ["default", new SnapshotSearch(table, dim, titles)],
+  ] as const;
+  for (const [, search] of variants) if (!(await search.prepare())) throw new Error("snapshot not loaded");
+  const n = set.queries.length;
+  const times = variants.map(() => [] as number[]);
+  const cpu = variants.map(() => 0);
+  let same = 0;
+  for (let r = 0; r < rounds; r++) {
+    for (let q = 0; q < n; q++) {
+      const vector = set.vectors.subarray(q * dim, (q + 1) * dim);
+      const ids: string[][] = [];
+      for (const [v, [, search]] of variants.entries()) {
+        const ts = performance.now();
+        const c0 = process.cpuUsage();
+        const hits = await search.hybrid(vector, set.queries[q]!, { k: K, depth: 50, denseWeight: 0.5 });
+        times[v]!.push(performance.now() - ts);
+        const c1 = process.cpuUsage(c0);
+        cpu[v]! += c1.user + c1.system;
+        ids.push((hits ?? []).map((h) => h.chunk.id));
+      }
+      if (r === 0 && ids[0]!.join() === ids[1]!.join()) same++;
+    }
+  }
+  for (const [v, [name]] of variants.entries()) {
+    const s = summarize(times[v]!);
+    log(
+      `[${size}] hybrid, ${name}: p50 ${fmt(s.p50)} ms, p95 ${fmt(s.p95)}, p99 ${fmt(s.p99)}, cpu mean ${fmt(cpu[v]! / 1000 / (rounds * n))} ms`,
+    );
+  }
+  log(`[${size}] same top ${K} in both: ${same} of ${n} queries`);
+  for (const [, search] of variants) search.close();
 }
 
 await main();

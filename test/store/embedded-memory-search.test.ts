@@ -65,7 +65,7 @@ function expectSameHits(actual: SearchHit[], expected: SearchHit[]): void {
 }
 
 describe("int8 SIMD kernel", () => {
-  it("gathers the scores of listed rows and estimates dot products from binary codes by table lookups", () => {
+  it("gathers the scores of listed rows and estimates dot products from binary codes by table lookups, selects rows over a threshold", () => {
     const kernel = createInt8Kernel();
     kernel.memory.grow(1);
     const memory = kernel.memory.buffer;
@@ -112,6 +112,14 @@ describe("int8 SIMD kernel", () => {
       }
       expect(estimates[r]).toBeCloseTo(norms[r]! * (a * sum + b * counts[r]! - c), 3);
     }
+    // The rows scoring at least a threshold, in order, at most `max` of them.
+    const threshold = estimates[7]!;
+    const over = Array.from({ length: 32 }, (_, r) => r).filter((r) => estimates[r]! >= threshold);
+    const chosen = new Int32Array(memory, 8192, 32);
+    expect(kernel.select(7424, 32, threshold, 8192, 32)).toBe(over.length);
+    expect(Array.from(chosen.subarray(0, over.length))).toEqual(over);
+    expect(kernel.select(7424, 32, threshold, 8192, 2)).toBe(2);
+    expect(Array.from(chosen.subarray(0, 2))).toEqual(over.slice(0, 2));
   });
 
   it("computes scale * dot(row, query) for every row, padded rows included", () => {

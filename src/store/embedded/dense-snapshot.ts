@@ -265,10 +265,8 @@ export class DenseSnapshot {
     const estimates = this.scores;
     const keep = Math.min(at.maxKept >> 1, Math.max(Math.ceil(this.count * share), limit * 20));
     const threshold = thresholdFor(estimates, keep);
-    const index = new Int32Array(memory, at.index, at.maxKept);
-    let kept = 0;
-    const max = at.maxKept;
-    for (let r = 0; r < this.count && kept < max; r++) if (estimates[r]! >= threshold) index[kept++] = r;
+    const kept = this.kernel.select(at.out, this.count, threshold, at.index, at.maxKept);
+    const index = new Int32Array(memory, at.index, kept);
     this.kernel.gather(at.rows, at.query, at.index, kept, this.stride, at.scales, at.gathered);
     const best = topK(new Float32Array(memory, at.gathered, kept), limit);
     return scaled({ rows: best.rows.map((i) => index[i]!), scores: best.scores });

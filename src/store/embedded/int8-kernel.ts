@@ -6,7 +6,8 @@
  *
  * Exported: `memory`, and `scores(rows, query, n, stride, scales, out)`: for each of `n` int8 rows of
  * `stride` bytes (a multiple of 32) starting at byte `rows`, `out[i] = f32(dot(row_i, query)) * scales[i]`;
- * `gather` the same for a list of row numbers; `binaryScores` a dot-product estimate from binary codes.
+ * `gather` the same for a list of row numbers; `binaryScores` a dot-product estimate from binary codes;
+ * `select` the rows scoring at least a threshold.
  * Values must lie in [-127, 127]: two products then fit an i16 lane (2 x 127^2 < 2^15).
  */
 
@@ -14,6 +15,7 @@ const SIMD = 0xfd;
 const op = {
   block: 0x02,
   loop: 0x03,
+  if: 0x04,
   end: 0x0b,
   br: 0x0c,
   brIf: 0x0d,
@@ -27,8 +29,10 @@ const op = {
   i32Const: 0x41,
   i32LtU: 0x49,
   i32GeU: 0x4f,
+  f32Ge: 0x60,
   i32Add: 0x6a,
   i32Mul: 0x6c,
+  i32And: 0x71,
   i32Shl: 0x74,
   f32Add: 0x92,
   f32Sub: 0x93,
@@ -380,14 +384,56 @@ function binaryScoresBody(): number[] {
   );
 }
 
+/**
+ * `select(scores, n, threshold, index, max) -> kept`: the numbers of the rows whose f32 score is at least
+ * `threshold`, in row order, written as i32 to `index`, at most `max` of them.
+ */
+function selectBody(): number[] {
+  const [scores, n, threshold, index, max] = [0, 1, 2, 3, 4];
+  const [r, kept] = [5, 6];
+  const code = [
+    ...forLoop(r, n, [
+      ...get(scores),
+      op.f32Load,
+      2,
+      0,
+      ...get(threshold),
+      op.f32Ge,
+      ...get(kept),
+      ...get(max),
+      op.i32LtU,
+      op.i32And,
+      op.if,
+      0x40,
+      ...get(index),
+      ...get(kept),
+      ...i32(2),
+      op.i32Shl,
+      op.i32Add,
+      ...get(r),
+      op.i32Store,
+      2,
+      0,
+      ...addTo(kept, 1),
+      op.end,
+      ...addTo(scores, 4),
+    ]),
+    ...get(kept),
+  ];
+  return functionBody([[2, I32]], code);
+}
+
 function moduleBytes(): Uint8Array {
   const fn = (params: number, floats = 0) => [
     0x60,
     ...vec([...Array.from({ length: params }, () => [I32]), ...Array.from({ length: floats }, () => [F32])]),
     0,
   ];
-  const type = section(1, vec([fn(6), fn(7), fn(7, 3)]));
-  const func = section(3, vec([[0], [1], [2]]));
+  const type = section(
+    1,
+    vec([fn(6), fn(7), fn(7, 3), [0x60, ...vec([[I32], [I32], [F32], [I32], [I32]]), ...vec([[I32]])]]),
+  );
+  const func = section(3, vec([[0], [1], [2], [3]]));
   const memory = section(5, vec([[0x00, 1]]));
   const exports = section(
     7,
@@ -396,9 +442,10 @@ function moduleBytes(): Uint8Array {
       [...name("scores"), 0x00, 0],
       [...name("gather"), 0x00, 1],
       [...name("binaryScores"), 0x00, 2],
+      [...name("select"), 0x00, 3],
     ]),
   );
-  const code = section(10, vec([scoresBody(), gatherBody(), binaryScoresBody()]));
+  const code = section(10, vec([scoresBody(), gatherBody(), binaryScoresBody(), selectBody()]));
   return Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0, 0, 0, ...type, ...func, ...memory, ...exports, ...code]);
 }
 
@@ -429,6 +476,7 @@ export interface Int8Kernel {
     b: number,
     c: number,
   ): void;
+  select(scores: number, n: number, threshold: number, index: number, max: number): number;
 }
 
 let compiled: object | undefined;

@@ -252,7 +252,8 @@ export class DenseSnapshot {
       scores: list.scores.map((x) => x * queryScale),
     });
     const at = this.at;
-    if (!this.mean || allowed || share >= 1) {
+    // A shortlist too long for the kept list (a large k) scans every row rather than re-rank too few.
+    if (!this.mean || allowed || share >= 1 || limit * 20 > at.maxKept >> 1) {
       this.kernel.scores(at.rows, at.query, this.count, this.stride, at.scales, at.out);
       return scaled(topK(this.scores, limit, allowed));
     }

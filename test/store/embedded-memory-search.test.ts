@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { EmbeddedCollection } from "../../src/store/embedded/collection.js";
-import { topK } from "../../src/store/embedded/dense-snapshot.js";
+import { DenseSnapshot, dot, topK } from "../../src/store/embedded/dense-snapshot.js";
 import { TitleCache } from "../../src/store/embedded/hybrid.js";
 import { createInt8Kernel, int8Stride } from "../../src/store/embedded/int8-kernel.js";
 import { SnapshotSearch } from "../../src/store/embedded/memory-search.js";
@@ -252,6 +252,40 @@ describe("in-memory dense and hybrid search", () => {
     expect(found.prefiltered / 200).toBeGreaterThanOrEqual(0.85);
     int8Only.close();
     prefiltered.close();
+  });
+
+  it("prefilters a clustered collection by binary codes, keeping a small share, and finds the exact top 10", async () => {
+    // 4,001 rows (not a multiple of the kernel's 16-row blocks) around 200 centres; queries near a centre.
+    const collection = await open();
+    const random = prng(29);
+    const centres = Array.from({ length: 200 }, () => unitVector(DIM, random));
+    const near = (centre: Float32Array, spread: number) => {
+      const v = Float32Array.from(centre, (x) => x + (random() - 0.5) * spread);
+      const norm = Math.hypot(...v);
+      return v.map((x) => x / norm);
+    };
+    const rows = corpus(4_001, 31).map((chunk, i) => ({ ...chunk, vector: near(centres[i % 200]!, 0.6) }));
+    await collection.upsert(rows);
+    const snapshot = await DenseSnapshot.load(collection.lanceTable, DIM, { binaryMinRows: 1, prefilterShare: 0.03 });
+    expect(snapshot?.prefiltered).toBe(true);
+    const byId = new Map(rows.map((r) => [r.id, r.vector]));
+    let found = 0;
+    for (let q = 0; q < 30; q++) {
+      const query = near(centres[(q * 7) % 200]!, 0.8);
+      const exact = rows
+        .map((r) => ({ id: r.id, score: dot(byId.get(r.id)!, 0, query, DIM) }))
+        .sort((a, b) => b.score - a.score)
+        .slice(0, 10)
+        .map((r) => r.id);
+      // 26 candidates keep 520 rows (13%): their top 10 by the exact score against the exact top 10.
+      const list = snapshot!.shortlist(query, 26);
+      const scores = snapshot!.exactScores(query, list.rows)!;
+      const best = Array.from(list.rows, (row, i) => ({ id: snapshot!.ids[row]!, score: scores[i]! }))
+        .sort((a, b) => b.score - a.score)
+        .slice(0, 10);
+      found += best.filter((b) => exact.includes(b.id)).length;
+    }
+    expect(found / 300).toBeGreaterThanOrEqual(0.95);
   });
 
   it("sees every write at once: a replaced source's new chunks are found and its old ones are gone", async () => {

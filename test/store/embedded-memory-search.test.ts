@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { EmbeddedCollection } from "../../src/store/embedded/collection.js";
-import { topK } from "../../src/store/embedded/dense-snapshot.js";
+import { DenseSnapshot, dot, topK } from "../../src/store/embedded/dense-snapshot.js";
 import { TitleCache } from "../../src/store/embedded/hybrid.js";
 import { createInt8Kernel, int8Stride } from "../../src/store/embedded/int8-kernel.js";
 import { SnapshotSearch } from "../../src/store/embedded/memory-search.js";
@@ -65,7 +65,7 @@ function expectSameHits(actual: SearchHit[], expected: SearchHit[]): void {
 }
 
 describe("int8 SIMD kernel", () => {
-  it("gathers the scores of listed rows and counts differing bits of binary codes", () => {
+  it("gathers the scores of listed rows and estimates dot products from binary codes by table lookups, selects rows over a threshold", () => {
     const kernel = createInt8Kernel();
     kernel.memory.grow(1);
     const memory = kernel.memory.buffer;
@@ -88,19 +88,38 @@ describe("int8 SIMD kernel", () => {
       expect(out[t]).toBe(Math.fround(dot * (r + 1)));
     });
 
-    const codes = new Uint8Array(memory, 4096, 3 * 32);
-    const code = new Uint8Array(memory, 8192, 32);
-    const distances = new Int32Array(memory, 9000, 3);
+    // Binary estimates: 2 blocks of 16 rows, 32 code bytes each (transposed: byte k of row i at 16 k + i).
+    const bytes = 32;
+    const codes = new Uint8Array(memory, 4096, 2 * 16 * bytes);
+    const tables = new Uint8Array(memory, 6144, 32 * bytes);
+    const norms = new Float32Array(memory, 7168, 32);
+    const counts = new Float32Array(memory, 7296, 32);
+    const estimates = new Float32Array(memory, 7424, 32);
     for (let i = 0; i < codes.length; i++) codes[i] = Math.floor(random() * 256);
-    for (let i = 0; i < code.length; i++) code[i] = Math.floor(random() * 256);
-    codes.fill(255, 32, 64); // every bit set
-    kernel.hamming(4096, 8192, 3, 32, 9000);
-    const bits = (x: number) => x.toString(2).replaceAll("0", "").length;
-    for (let c = 0; c < 3; c++) {
-      let want = 0;
-      for (let b = 0; b < 32; b++) want += bits(codes[c * 32 + b]! ^ code[b]!);
-      expect(distances[c]).toBe(want);
+    codes.fill(255, 0, 16); // byte 0 of the first block's rows: every bit set
+    for (let i = 0; i < tables.length; i++) tables[i] = Math.floor(random() * 61); // at most 4 x 15
+    for (let i = 0; i < 32; i++) {
+      norms[i] = random() * 3;
+      counts[i] = Math.floor(random() * 256);
     }
+    const [a, b, c] = [0.25, -0.5, 1.75];
+    kernel.binaryScores(4096, 6144, 2, bytes, 7168, 7296, 7424, a, b, c);
+    for (let r = 0; r < 32; r++) {
+      let sum = 0;
+      for (let k = 0; k < bytes; k++) {
+        const byte = codes[(r >> 4) * 16 * bytes + 16 * k + (r & 15)]!;
+        sum += tables[32 * k + (byte & 15)]! + tables[32 * k + 16 + (byte >> 4)]!;
+      }
+      expect(estimates[r]).toBeCloseTo(norms[r]! * (a * sum + b * counts[r]! - c), 3);
+    }
+    // The rows scoring at least a threshold, in order, at most `max` of them.
+    const threshold = estimates[7]!;
+    const over = Array.from({ length: 32 }, (_, r) => r).filter((r) => estimates[r]! >= threshold);
+    const chosen = new Int32Array(memory, 8192, 32);
+    expect(kernel.select(7424, 32, threshold, 8192, 32)).toBe(over.length);
+    expect(Array.from(chosen.subarray(0, over.length))).toEqual(over);
+    expect(kernel.select(7424, 32, threshold, 8192, 2)).toBe(2);
+    expect(Array.from(chosen.subarray(0, 2))).toEqual(over.slice(0, 2));
   });
 
   it("computes scale * dot(row, query) for every row, padded rows included", () => {
@@ -233,6 +252,40 @@ describe("in-memory dense and hybrid search", () => {
     expect(found.prefiltered / 200).toBeGreaterThanOrEqual(0.85);
     int8Only.close();
     prefiltered.close();
+  });
+
+  it("prefilters a clustered collection by binary codes, keeping a small share, and finds the exact top 10", async () => {
+    // 4,001 rows (not a multiple of the kernel's 16-row blocks) around 200 centres; queries near a centre.
+    const collection = await open();
+    const random = prng(29);
+    const centres = Array.from({ length: 200 }, () => unitVector(DIM, random));
+    const near = (centre: Float32Array, spread: number) => {
+      const v = Float32Array.from(centre, (x) => x + (random() - 0.5) * spread);
+      const norm = Math.hypot(...v);
+      return v.map((x) => x / norm);
+    };
+    const rows = corpus(4_001, 31).map((chunk, i) => ({ ...chunk, vector: near(centres[i % 200]!, 0.6) }));
+    await collection.upsert(rows);
+    const snapshot = await DenseSnapshot.load(collection.lanceTable, DIM, { binaryMinRows: 1, prefilterShare: 0.03 });
+    expect(snapshot?.prefiltered).toBe(true);
+    const byId = new Map(rows.map((r) => [r.id, r.vector]));
+    let found = 0;
+    for (let q = 0; q < 30; q++) {
+      const query = near(centres[(q * 7) % 200]!, 0.8);
+      const exact = rows
+        .map((r) => ({ id: r.id, score: dot(byId.get(r.id)!, 0, query, DIM) }))
+        .sort((a, b) => b.score - a.score)
+        .slice(0, 10)
+        .map((r) => r.id);
+      // 26 candidates keep 520 rows (13%): their top 10 by the exact score against the exact top 10.
+      const list = snapshot!.shortlist(query, 26);
+      const scores = snapshot!.exactScores(query, list.rows)!;
+      const best = Array.from(list.rows, (row, i) => ({ id: snapshot!.ids[row]!, score: scores[i]! }))
+        .sort((a, b) => b.score - a.score)
+        .slice(0, 10);
+      found += best.filter((b) => exact.includes(b.id)).length;
+    }
+    expect(found / 300).toBeGreaterThanOrEqual(0.95);
   });
 
   it("sees every write at once: a replaced source's new chunks are found and its old ones are gone", async () => {

@@ -11,11 +11,16 @@ export const FLOAT_COPY_MAX_BYTES = 160 * 1024 * 1024;
 const PAGE = 65_536;
 /**
  * From this many rows a full int8 scan (~0.3 ms per 10k rows, memory-bound) is replaced by a prefilter on
- * binary codes (the sign of each component minus the collection mean; 32 bytes per 256-d row, compared by
- * Hamming distance) and the int8 scan of the PREFILTER_SHARE of rows nearest by it.
+ * binary codes (the sign of each component minus the collection mean; 32 bytes per 256-d row) and the int8
+ * scan of the PREFILTER_SHARE of rows it ranks best. The prefilter is asymmetric: the query keeps 4 bits per
+ * component, and each row's estimate is scaled by its distance from the mean (L1), which ranks far better than
+ * the Hamming distance of two codes (docs/benchmarks.md).
  */
-export const BINARY_PREFILTER_MIN_ROWS = 250_000;
-/** Rows the binary prefilter keeps, as a share of the collection (recall@10 0.97 at 2% on the bench's 100k). */
+export const BINARY_PREFILTER_MIN_ROWS = 50_000;
+/**
+ * Rows the binary prefilter keeps, as a share of the collection: dense recall@10 against the exact scan 0.98 at
+ * 3% (0.97 at 2%) on the bench's 10k real chunks, 1.00 on its 100k (docs/benchmarks.md).
+ */
 export const PREFILTER_SHARE = 0.03;
 
 /** Byte offsets of one snapshot's arrays in the kernel's memory. */
@@ -24,9 +29,12 @@ interface Layout {
   query: number;
   scales: number;
   out: number;
-  /** Binary codes (codeBytes per row), the query's code, the prefilter's row list and its scores. */
+  /** Binary codes (codeBytes per row), each row's L1 distance from the mean and its code's popcount (f32). */
   codes: number;
-  queryCode: number;
+  norms: number;
+  counts: number;
+  /** The query's lookup tables (32 bytes per code byte), the prefilter's row list and its int8 scores. */
+  tables: number;
   index: number;
   gathered: number;
   codeBytes: number;
@@ -34,17 +42,23 @@ interface Layout {
   end: number;
 }
 
-function layout(count: number, stride: number, dimension: number, binaryMinRows: number): Layout {
+function layout(count: number, stride: number, dimension: number, binaryMinRows: number, share: number): Layout {
   const binary = count >= binaryMinRows && dimension <= 496 * 8;
   const codeBytes = binary ? Math.ceil(dimension / 128) * 16 : 0;
-  const maxKept = binary ? Math.ceil(count * PREFILTER_SHARE) + 1024 : 0;
+  // The sampled threshold lets through the kept share within a few percent (sd ~ 1 / sqrt(share x 4096) of it):
+  // room for twice as many.
+  const maxKept = binary ? 2 * Math.ceil(count * share) + 2048 : 0;
+  // The prefilter works on blocks of 16 rows: its arrays (and `out`, which it writes) are padded to them.
+  const padded = Math.ceil(count / 16) * 16;
   const rows = 0;
   const query = rows + count * stride;
   const scales = query + stride;
   const out = scales + count * 4;
-  const codes = out + count * 4;
-  const queryCode = codes + count * codeBytes;
-  const index = queryCode + codeBytes;
+  const codes = out + padded * 4;
+  const norms = codes + padded * codeBytes;
+  const counts = norms + (binary ? padded * 4 : 0);
+  const tables = counts + (binary ? padded * 4 : 0);
+  const index = tables + 32 * codeBytes;
   const gathered = index + maxKept * 4;
   return {
     rows,
@@ -52,7 +66,9 @@ function layout(count: number, stride: number, dimension: number, binaryMinRows:
     scales,
     out,
     codes,
-    queryCode,
+    norms,
+    counts,
+    tables,
     index,
     gathered,
     codeBytes,
@@ -87,6 +103,8 @@ export class DenseSnapshot {
   private readonly scores: Float32Array;
   /** The collection's mean vector, when the binary prefilter is on. */
   private readonly mean: Float64Array | undefined;
+  /** The share of rows the binary prefilter keeps. */
+  readonly prefilterShare: number;
 
   private constructor(
     readonly version: number,
@@ -98,7 +116,9 @@ export class DenseSnapshot {
     readonly floats: Float32Array | undefined,
     mean: Float64Array | undefined,
     at: Layout,
+    share: number,
   ) {
+    this.prefilterShare = share;
     this.count = ids.length;
     this.stride = int8Stride(dimension);
     this.at = at;
@@ -113,22 +133,36 @@ export class DenseSnapshot {
     return this.mean !== undefined;
   }
 
-  /** Binary code of every row from its int8 copy: bit d set when component d is above the mean. */
+  /**
+   * Binary code of every row from its int8 copy (bit d set when component d is above the mean; transposed in
+   * blocks of 16 rows for the kernel), with the row's L1 distance from the mean and the code's popcount.
+   */
   private writeCodes(): void {
     const { count, stride, dimension } = this;
     const memory = this.kernel.memory.buffer;
     const int8 = new Int8Array(memory, this.at.rows, count * stride);
     const scales = new Float32Array(memory, this.at.scales, count);
-    const codes = new Uint8Array(memory, this.at.codes, count * this.at.codeBytes);
-    // In int8 units per row: component d is above the mean when int8 > mean[d] / scale.
+    const bytes = this.at.codeBytes;
+    const codes = new Uint8Array(memory, this.at.codes, Math.ceil(count / 16) * 16 * bytes);
+    const norms = new Float32Array(memory, this.at.norms, count);
+    const counts = new Float32Array(memory, this.at.counts, count);
     const mean = this.mean!;
     for (let r = 0; r < count; r++) {
-      const scale = scales[r]! || 1;
+      const scale = scales[r]!;
       const base = r * stride;
-      const out = r * this.at.codeBytes;
+      const out = (r >> 4) * 16 * bytes + (r & 15);
+      let l1 = 0;
+      let ones = 0;
       for (let d = 0; d < dimension; d++) {
-        if (int8[base + d]! > mean[d]! / scale) codes[out + (d >> 3)]! |= 1 << (d & 7);
+        const centred = int8[base + d]! * scale - mean[d]!;
+        l1 += Math.abs(centred);
+        if (centred > 0) {
+          codes[out + 16 * (d >> 3)]! |= 1 << (d & 7);
+          ones++;
+        }
       }
+      norms[r] = l1;
+      counts[r] = ones;
     }
   }
 
@@ -157,6 +191,8 @@ export class DenseSnapshot {
       floatCopyMaxBytes?: number;
       /** Collections from this many rows use the binary prefilter (default BINARY_PREFILTER_MIN_ROWS). */
       binaryMinRows?: number;
+      /** The share of rows the prefilter keeps (default PREFILTER_SHARE). */
+      prefilterShare?: number;
       /** More columns to read in the same scan, each batch handed to `onBatch` with its first row index. */
       columns?: string[];
       onStart?: (count: number) => void;
@@ -169,7 +205,8 @@ export class DenseSnapshot {
     options.onStart?.(count);
     const stride = int8Stride(dimension);
     const kernel = createInt8Kernel();
-    const at = layout(count, stride, dimension, options.binaryMinRows ?? BINARY_PREFILTER_MIN_ROWS);
+    const share = options.prefilterShare ?? PREFILTER_SHARE;
+    const at = layout(count, stride, dimension, options.binaryMinRows ?? BINARY_PREFILTER_MIN_ROWS, share);
     const pages = Math.ceil(at.end / PAGE) - kernel.memory.buffer.byteLength / PAGE;
     if (pages > 0) kernel.memory.grow(pages);
     const memory = kernel.memory.buffer;
@@ -200,45 +237,37 @@ export class DenseSnapshot {
     }
     if (row !== count || (await table.version()) !== version) return undefined;
     const mean = sum?.map((x) => x / Math.max(1, count));
-    return new DenseSnapshot(version, dimension, ids, rowIds, kernel, floats, mean, at);
+    return new DenseSnapshot(version, dimension, ids, rowIds, kernel, floats, mean, at, share);
   }
 
   /**
    * The `limit` best rows by the int8 score (the dot product within about 1e-3), among
-   * those `allowed` passes when given (indexed like the rows). Best first.
+   * those `allowed` passes when given (indexed like the rows). Best first. `share` (at most the snapshot's
+   * prefilterShare; 1 for a full scan) is for measurements.
    */
-  shortlist(query: Float32Array, limit: number, allowed?: Uint8Array): Shortlist {
+  shortlist(query: Float32Array, limit: number, allowed?: Uint8Array, share = this.prefilterShare): Shortlist {
     const queryScale = quantise(query, 0, this.dimension, this.quantisedQuery, 0);
     const scaled = (list: Shortlist): Shortlist => ({
       rows: list.rows,
       scores: list.scores.map((x) => x * queryScale),
     });
     const at = this.at;
-    if (!this.mean || allowed) {
+    // A shortlist too long for the kept list (a large k) scans every row rather than re-rank too few.
+    if (!this.mean || allowed || share >= 1 || limit * 20 > at.maxKept >> 1) {
       this.kernel.scores(at.rows, at.query, this.count, this.stride, at.scales, at.out);
       return scaled(topK(this.scores, limit, allowed));
     }
-    // Binary prefilter: Hamming distances of every code, the nearest `keep` rows by a counting threshold
-    // (ties at the threshold by row order), then the int8 scores of those rows only.
+    // Binary prefilter: every row's estimate from its code, the best `keep` by a threshold taken from a sample of
+    // the estimates, then the int8 scores of those rows only.
     const memory = this.kernel.memory.buffer;
-    const code = new Uint8Array(memory, at.queryCode, at.codeBytes);
-    code.fill(0);
-    for (let d = 0; d < this.dimension; d++) if (query[d]! > this.mean[d]!) code[d >> 3]! |= 1 << (d & 7);
-    this.kernel.hamming(at.codes, at.queryCode, this.count, at.codeBytes, at.out);
-    const distances = new Int32Array(memory, at.out, this.count);
-    const keep = Math.min(at.maxKept, Math.max(Math.ceil(this.count * PREFILTER_SHARE), limit * 20));
-    const histogram = new Int32Array(at.codeBytes * 8 + 1);
-    for (let r = 0; r < this.count; r++) histogram[distances[r]!]!++;
-    let threshold = 0;
-    let below = 0;
-    while (threshold < histogram.length - 1 && below + histogram[threshold]! < keep) below += histogram[threshold++]!;
-    let atThreshold = keep - below;
-    const index = new Int32Array(memory, at.index, at.maxKept);
-    let kept = 0;
-    for (let r = 0; r < this.count; r++) {
-      const h = distances[r]!;
-      if (h < threshold || (h === threshold && atThreshold-- > 0)) index[kept++] = r;
-    }
+    const { a, b, c } = writeTables(query, new Uint8Array(memory, at.tables, 32 * at.codeBytes));
+    const blocks = Math.ceil(this.count / 16);
+    this.kernel.binaryScores(at.codes, at.tables, blocks, at.codeBytes, at.norms, at.counts, at.out, a, b, c);
+    const estimates = this.scores;
+    const keep = Math.min(at.maxKept >> 1, Math.max(Math.ceil(this.count * share), limit * 20));
+    const threshold = thresholdFor(estimates, keep);
+    const kept = this.kernel.select(at.out, this.count, threshold, at.index, at.maxKept);
+    const index = new Int32Array(memory, at.index, kept);
     this.kernel.gather(at.rows, at.query, at.index, kept, this.stride, at.scales, at.gathered);
     const best = topK(new Float32Array(memory, at.gathered, kept), limit);
     return scaled({ rows: best.rows.map((i) => index[i]!), scores: best.scores });
@@ -253,6 +282,69 @@ export class DenseSnapshot {
     for (let i = 0; i < rows.length; i++) out[i] = dot(floats, rows[i]! * dim, query, dim);
     return out;
   }
+}
+
+/**
+ * The query quantised to 4 bits per component (u = round((q - lo) / step), 0..15) as the kernel's lookup tables
+ * (see binaryScores in int8-kernel.ts): for code byte k, entry m of its low table is the sum of u over
+ * components 8k + t with bit t of m set (t < 4), of its high table the same for 8k + 4 + t. With a = 2 step,
+ * b = 2 lo and c = the sum of the quantised q, a S + b popcount - c is the sum over components of q times the
+ * sign of the row's component.
+ */
+function writeTables(query: Float32Array, tables: Uint8Array): { a: number; b: number; c: number } {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const x of query) {
+    lo = Math.min(lo, x);
+    hi = Math.max(hi, x);
+  }
+  const step = (hi - lo) / 15 || 1;
+  tables.fill(0);
+  let sum = 0;
+  for (let d = 0; d < query.length; d++) {
+    const u = Math.round((query[d]! - lo) / step);
+    sum += lo + step * u;
+    // Component d is bit d & 7 of code byte d >> 3: bit t of the low (t < 4) or the high nibble.
+    const table = 32 * (d >> 3) + (d & 4 ? 16 : 0);
+    const bit = 1 << (d & 3);
+    for (let m = 0; m < 16; m++) if (m & bit) tables[table + m]! += u;
+  }
+  return { a: 2 * step, b: 2 * lo, c: sum };
+}
+
+/** A score above which about `keep` of `scores` lie, from an evenly spaced sample of 4096 of them. */
+function thresholdFor(scores: Float32Array, keep: number): number {
+  const n = scores.length;
+  if (keep >= n) return Number.NEGATIVE_INFINITY;
+  const size = Math.min(n, 4096);
+  const sample = new Float32Array(size);
+  for (let i = 0; i < size; i++) sample[i] = scores[Math.floor((i * n) / size)]!;
+  // The sample's value at the kept share from the top (quickselect; the best are at the end).
+  return select(sample, Math.min(size - 1, Math.floor((1 - keep / n) * size)));
+}
+
+/** The value of rank `k` (0 = smallest) of `values`, which it reorders (Hoare's quickselect). */
+function select(values: Float32Array, k: number): number {
+  let lo = 0;
+  let hi = values.length - 1;
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i]! < pivot) i++;
+      while (values[j]! > pivot) j--;
+      if (i <= j) {
+        const t = values[i]!;
+        values[i++] = values[j]!;
+        values[j--] = t;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return values[k]!;
+  }
+  return values[k]!;
 }
 
 /** Dot product of `a[from .. from + dim)` with `b`, summed in float32 like LanceDB's kernels. */

@@ -155,7 +155,7 @@ async function loadCrossEncoder(tf: TransformersModule, target: Target, options:
           );
         }
         const logits = outputs.logits;
-        if (!logits || logits.dims.length !== 2 || logits.dims[1] !== 1) {
+        if (logits?.dims.length !== 2 || logits.dims[1] !== 1) {
           throw new EmbeddingError(`${KEY} ${target.modelId}: the model gave no [batch, 1] logits output`);
         }
         const data = logits.data as Float32Array;

@@ -120,6 +120,7 @@ export function registerEvalCommand(program: Command): void {
         const report = await evaluateRetrieval(context, dataset, {
           modes,
           ks,
+          rerank: context.config.search.rerank,
           ...(flags.quiet || flags.json
             ? {}
             : {
@@ -129,12 +130,27 @@ export function registerEvalCommand(program: Command): void {
               }),
         });
         if (flags.json) {
-          printJson({ ...report, ...(ingested ? { ingested } : {}), embedder: context.config.embedder });
+          printJson({
+            ...report,
+            ...(ingested ? { ingested } : {}),
+            embedder: context.config.embedder,
+            ...(context.config.search.rerank
+              ? {
+                  rerankModel: context.config.search.rerankModel,
+                  rerankCandidates: context.config.search.rerankCandidates,
+                }
+              : {}),
+          });
         } else {
           process.stdout.write(formatRetrievalTable(report));
           if (ingested) {
             process.stdout.write(
               `\nembedder ${context.config.embedder}; ${ingested.chunks} chunks ingested in ${(ingested.ms / 1000).toFixed(1)} s\n`,
+            );
+          }
+          if (context.config.search.rerank) {
+            process.stdout.write(
+              `reranker ${context.config.search.rerankModel} over the first ${context.config.search.rerankCandidates} fused hits\n`,
             );
           }
         }

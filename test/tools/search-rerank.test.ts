@@ -182,7 +182,6 @@ describe("search with the reranker stage (all-MiniLM-L6-v2 as a bi-encoder reran
     const plain = (await searchHandler(ws.context, { query: QUERY, k: 5, rerank: false })).hits.map((h) => h.id);
     expect(reranked).not.toEqual(plain);
     expect(await json(["--rerank"])).toEqual(reranked);
-    expect(await json([])).toEqual(plain);
     expect(await json([], { MRAG_SEARCH_RERANK: "true" })).toEqual(reranked);
     expect(await json(["--no-rerank"], { MRAG_SEARCH_RERANK: "true" })).toEqual(plain);
     const bad = await runMrag(["search", QUERY, "--rerank"], {

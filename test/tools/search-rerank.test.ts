@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHfEmbedder } from "../../src/embed/hf.js";
 import { rerankerKind } from "../../src/embed/rerank.js";
 import type { TransformersEmbedder } from "../../src/embed/transformers.js";
+import { evaluateRetrieval, formatRetrievalTable } from "../../src/eval/retrieval.js";
 import { embeddingText } from "../../src/ingest/sync.js";
 import type { StoredChunk } from "../../src/store/types.js";
 import { runIngest } from "../../src/tools/ingest.js";
@@ -149,6 +150,39 @@ describe("search with the reranker stage (all-MiniLM-L6-v2 as a bi-encoder reran
       await conn?.close();
       await on.cleanup();
     }
+  }, 120_000);
+
+  it("mrag eval retrieval adds a '<mode> + rerank' row measured through the same search", async () => {
+    const gold = "docs/product_faq.md#Where does Milvus store data?";
+    const report = await evaluateRetrieval(
+      ws.context,
+      {
+        name: "faq-2",
+        path: "inline",
+        format: "jsonl",
+        documents: [],
+        questions: [
+          { id: "q1", question: QUERY, gold: [gold] },
+          {
+            id: "q2",
+            question: "Why is there no vector data in etcd?",
+            gold: ["docs/product_faq.md#Why is there no vector data in etcd?"],
+          },
+        ],
+      },
+      { modes: ["keyword"], ks: [1, 5], rerank: true },
+    );
+    expect(report.modes.map((m) => [m.mode, m.rerank])).toEqual([
+      ["keyword", false],
+      ["keyword", true],
+    ]);
+    expect(formatRetrievalTable(report)).toContain("| keyword + rerank |");
+    const reranked = report.perQuestion.filter((q) => q.rerank);
+    expect(reranked.map((q) => q.id)).toEqual(["q1", "q2"]);
+    // The row ranks what the search tool with rerank returns for the question.
+    const hits = (await searchHandler(ws.context, { query: QUERY, k: 30, mode: "keyword", rerank: true })).hits;
+    const sections = [...new Set(hits.map((h) => `${h.source}#${h.heading?.split(" > ").at(-1) ?? ""}`))];
+    expect(reranked[0]!.ranked).toEqual(sections);
   }, 120_000);
 
   it("a missing model folder is a one-line error naming search.rerankModel; without rerank nothing loads", async () => {

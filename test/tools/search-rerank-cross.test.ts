@@ -88,7 +88,7 @@ describe("search with a cross-encoder reranker (BertForSequenceClassification, u
     );
     ws = makeWorkspace({ flags: { "search.rerankModel": `hf:${folder}`, "search.rerankCandidates": CANDIDATES } });
     await runIngest(ws.context, { inputs: [ws.docs] });
-  }, 180_000);
+  }, 300_000);
   afterAll(async () => {
     await ws?.cleanup();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -105,7 +105,7 @@ describe("search with a cross-encoder reranker (BertForSequenceClassification, u
     const logits = await referenceLogits(QUERY, passages);
     for (const [i, s] of scores.entries()) expect(s).toBeCloseTo(1 / (1 + Math.exp(-logits[i]!)), 4);
     expect(scores[0]).not.toBeCloseTo(scores[1]!, 4);
-  }, 180_000);
+  }, 300_000);
 
   it("search orders the first rerankCandidates fused hits by those scores; the rest keep their place", async () => {
     const before = await searchHandler(ws.context, { query: QUERY, k: 8, rerank: false, snippet_chars: 0 });
@@ -123,5 +123,5 @@ describe("search with a cross-encoder reranker (BertForSequenceClassification, u
     expect(after.hits.slice(0, CANDIDATES).map((h) => h.id)).toEqual(expected.map((e) => e.id));
     for (const [i, e] of expected.entries()) expect(after.hits[i]!.score).toBeCloseTo(e.score, 3);
     expect(after.hits.slice(CANDIDATES)).toEqual(before.hits.slice(CANDIDATES));
-  }, 180_000);
+  }, 300_000);
 });

@@ -44,19 +44,19 @@ describe("search with the reranker stage (all-MiniLM-L6-v2 as a bi-encoder reran
     expect(existsSync(path.join(MINILM, "config.json")), `${MINILM} (node dist/scripts/model/prepare-minilm.js)`).toBe(
       true,
     );
-    ws = makeWorkspace({ flags: { "search.rerankModel": `hf:${MINILM}`, "search.rerankCandidates": 20 } });
+    ws = makeWorkspace({ flags: { "search.rerankModel": `hf:${MINILM}`, "search.rerankCandidates": 8 } });
     await runIngest(ws.context, { inputs: [ws.docs] });
     minilm = createHfEmbedder(`hf:${MINILM}`);
     await minilm.init();
-  }, 120_000);
+  }, 300_000);
   afterAll(async () => {
     await minilm?.close();
     await ws?.cleanup();
   });
 
   it("reorders the fused candidates by the model's scores, highest first", async () => {
-    const before = await fused(QUERY, 20);
-    const after = await searchHandler(ws.context, { query: QUERY, k: 20, rerank: true, snippet_chars: 0 });
+    const before = await fused(QUERY, 8);
+    const after = await searchHandler(ws.context, { query: QUERY, k: 8, rerank: true, snippet_chars: 0 });
     expect(after.hits.map((h) => h.id).sort()).toEqual(before.hits.map((h) => h.id).sort());
     const expected = await cosines(
       QUERY,
@@ -68,7 +68,7 @@ describe("search with the reranker stage (all-MiniLM-L6-v2 as a bi-encoder reran
     });
     // The fused order is not the model's: reranking changed it.
     expect(after.hits.map((h) => h.id)).not.toEqual(before.hits.map((h) => h.id));
-  }, 120_000);
+  }, 300_000);
 
   it("rescores only the first search.rerankCandidates hits; the rest keep their fused order and score", async () => {
     const local = makeWorkspace({ flags: { "search.rerankModel": `hf:${MINILM}`, "search.rerankCandidates": 5 } });
@@ -92,10 +92,10 @@ describe("search with the reranker stage (all-MiniLM-L6-v2 as a bi-encoder reran
     } finally {
       await local.cleanup();
     }
-  }, 120_000);
+  }, 300_000);
 
-  it("returns k hits: the best by the model among the candidates, even when k is below rerankCandidates", async () => {
-    const pool = await fused(QUERY, 20);
+  it("returns k hits: the best by the model among the candidates, even when k is below rerankCandidates (8)", async () => {
+    const pool = await fused(QUERY, 8);
     const scores = await cosines(
       QUERY,
       pool.hits.map((h) => h.id),
@@ -107,7 +107,7 @@ describe("search with the reranker stage (all-MiniLM-L6-v2 as a bi-encoder reran
     expect(three.hits).toHaveLength(3);
     expect(three.hits[0]!.id).toBe(best);
     expect(three.hits.map((h) => h.rank)).toEqual([1, 2, 3]);
-  }, 120_000);
+  }, 300_000);
 
   it("reranks keyword (BM25) hits too", async () => {
     const query = "etcd metadata";
@@ -120,11 +120,11 @@ describe("search with the reranker stage (all-MiniLM-L6-v2 as a bi-encoder reran
       after.hits.map((h) => h.id),
     );
     for (const [i, hit] of after.hits.entries()) expect(hit.score).toBeCloseTo(expected[i]!, 3);
-  }, 120_000);
+  }, 300_000);
 
   it("follows search.rerank when the call does not say; the tool's rerank argument overrides it, null = not given", async () => {
     const on = makeWorkspace({
-      flags: { "search.rerank": true, "search.rerankModel": `hf:${MINILM}`, "search.rerankCandidates": 20 },
+      flags: { "search.rerank": true, "search.rerankModel": `hf:${MINILM}`, "search.rerankCandidates": 8 },
     });
     let conn: InMemoryConnection | undefined;
     try {
@@ -150,7 +150,7 @@ describe("search with the reranker stage (all-MiniLM-L6-v2 as a bi-encoder reran
       await conn?.close();
       await on.cleanup();
     }
-  }, 120_000);
+  }, 300_000);
 
   it("mrag eval retrieval adds a '<mode> + rerank' row measured through the same search", async () => {
     const gold = "docs/product_faq.md#Where does Milvus store data?";
@@ -183,7 +183,7 @@ describe("search with the reranker stage (all-MiniLM-L6-v2 as a bi-encoder reran
     const hits = (await searchHandler(ws.context, { query: QUERY, k: 30, mode: "keyword", rerank: true })).hits;
     const sections = [...new Set(hits.map((h) => `${h.source}#${h.heading?.split(" > ").at(-1) ?? ""}`))];
     expect(reranked[0]!.ranked).toEqual(sections);
-  }, 120_000);
+  }, 300_000);
 
   it("a missing model folder is a one-line error naming search.rerankModel; without rerank nothing loads", async () => {
     const missing = path.join(ws.dir, "no-such-reranker");
@@ -203,7 +203,11 @@ describe("search with the reranker stage (all-MiniLM-L6-v2 as a bi-encoder reran
   });
 
   it("the CLI's --rerank and --no-rerank override search.rerank", async () => {
-    const env = { MRAG_STORE: ws.storeDir, MRAG_SEARCH_RERANK_MODEL: `hf:${MINILM}` };
+    const env = {
+      MRAG_STORE: ws.storeDir,
+      MRAG_SEARCH_RERANK_MODEL: `hf:${MINILM}`,
+      MRAG_SEARCH_RERANK_CANDIDATES: "8",
+    };
     const json = async (args: string[], extra: Record<string, string> = {}) => {
       const r = await runMrag(["search", QUERY, "-k", "5", "--json", ...args], {
         cwd: ws.dir,
@@ -225,7 +229,7 @@ describe("search with the reranker stage (all-MiniLM-L6-v2 as a bi-encoder reran
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
     expect(bad.stderr).toContain("search.rerankModel");
-  }, 120_000);
+  }, 300_000);
 });
 
 describe("the reranker kind comes from the model's config.json", () => {

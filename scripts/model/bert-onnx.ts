@@ -8,6 +8,11 @@
  * pooling). Token type ids are always 0 for single texts, so the type-0 embedding is folded into a constant.
  * With `quantize`, every weight matrix is stored as int8 with one float scale per output channel (symmetric)
  * and restored by DequantizeLinear when ONNX Runtime loads the graph: a quarter of the size, same graph.
+ *
+ * With `classifier`, the graph is a `BertForSequenceClassification` instead (a cross-encoder, as a reranker
+ * reads query and passage together): a third input `token_type_ids` (0 for the first text, 1 for the second)
+ * selects the token type embedding, the [CLS] state goes through the pooler (`pooler.dense` + tanh) and the
+ * classifier, and the output is `logits` [batch, labels] (plus `last_hidden_state`).
  */
 import { ProtoWriter } from "./protobuf.js";
 
@@ -161,7 +166,12 @@ function transpose(values: Float32Array, rows: number, cols: number): Float32Arr
 export function writeBertOnnx(
   weights: Weights,
   config: BertConfig,
-  options: { quantize: boolean; docString: string },
+  options: {
+    quantize: boolean;
+    docString: string;
+    /** A sequence-classification head: weight [labels, hidden] (PyTorch Linear layout) and bias [labels]. */
+    classifier?: { weight: Float32Array; bias: Float32Array };
+  },
 ): Uint8Array {
   if (config.hidden_act !== "gelu") throw new Error(`unsupported hidden_act ${config.hidden_act} (only gelu)`);
   const H = config.hidden_size;
@@ -221,12 +231,13 @@ export function writeBertOnnx(
     g.constant("c_step", INT64, [], Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0)),
   ]);
   const positions = g.op("Gather", ["embeddings.position_embeddings.weight", positionIds], { axis: 0 });
-  const type0 = g.floats(
-    "embeddings.token_type_0",
-    [H],
-    get("embeddings.token_type_embeddings.weight").data.slice(0, H),
-  );
-  let hidden = layerNorm(g.op("Add", [g.op("Add", [words, positions]), type0]), "embeddings.LayerNorm");
+  const types = get("embeddings.token_type_embeddings.weight");
+  const typeEmbedding = options.classifier
+    ? g.op("Gather", [g.floats("embeddings.token_type_embeddings.weight", types.shape, types.data), "token_type_ids"], {
+        axis: 0,
+      })
+    : g.floats("embeddings.token_type_0", [H], types.data.slice(0, H));
+  let hidden = layerNorm(g.op("Add", [g.op("Add", [words, positions]), typeEmbedding]), "embeddings.LayerNorm");
 
   // Additive attention mask [batch, 1, 1, seq]: 0 where attended, -10000 on padding (as in BERT).
   const maskFloat = g.op("Cast", ["attention_mask"], { to: FLOAT });
@@ -265,14 +276,24 @@ export function writeBertOnnx(
     hidden = layerNorm(g.op("Add", [output, attended]), `${p}.output.LayerNorm`);
   }
   g.op("Identity", [hidden], {}, "last_hidden_state");
-  // Masked mean over tokens.
-  const mask3 = g.op("Unsqueeze", [maskFloat, g.ints("c_axis_2", [2])]);
-  const summed = g.op("ReduceSum", [g.op("Mul", ["last_hidden_state", mask3]), "c_one"], { keepdims: 0 });
-  const count = g.op("Max", [
-    g.op("ReduceSum", [maskFloat, "c_one"], { keepdims: 1 }),
-    g.floats("c_min_count", [], Float32Array.of(1e-9)),
-  ]);
-  g.op("Div", [summed, count], {}, "sentence_embedding");
+  const labels = options.classifier ? options.classifier.bias.length : 0;
+  if (options.classifier) {
+    // [CLS] state -> pooler (dense + tanh) -> classifier: BertForSequenceClassification's logits.
+    const cls = g.op("Gather", ["last_hidden_state", g.constant("c_cls", INT64, [], new Uint8Array(8))], { axis: 1 });
+    const pooled = g.op("Tanh", [linear(cls, "pooler.dense", H, H)]);
+    const w = g.floats("classifier.weight", [H, labels], transpose(options.classifier.weight, labels, H));
+    const b = g.floats("classifier.bias", [labels], options.classifier.bias);
+    g.op("Add", [g.op("MatMul", [pooled, w]), b], {}, "logits");
+  } else {
+    // Masked mean over tokens.
+    const mask3 = g.op("Unsqueeze", [maskFloat, g.ints("c_axis_2", [2])]);
+    const summed = g.op("ReduceSum", [g.op("Mul", ["last_hidden_state", mask3]), "c_one"], { keepdims: 0 });
+    const count = g.op("Max", [
+      g.op("ReduceSum", [maskFloat, "c_one"], { keepdims: 1 }),
+      g.floats("c_min_count", [], Float32Array.of(1e-9)),
+    ]);
+    g.op("Div", [summed, count], {}, "sentence_embedding");
+  }
 
   const graph = new ProtoWriter();
   for (const n of g.nodes) graph.message(1, n);
@@ -281,8 +302,10 @@ export function writeBertOnnx(
   graph.string(10, options.docString);
   graph.message(11, valueInfo("input_ids", INT64, ["batch_size", "sequence_length"]));
   graph.message(11, valueInfo("attention_mask", INT64, ["batch_size", "sequence_length"]));
+  if (options.classifier) graph.message(11, valueInfo("token_type_ids", INT64, ["batch_size", "sequence_length"]));
   graph.message(12, valueInfo("last_hidden_state", FLOAT, ["batch_size", "sequence_length", H]));
-  graph.message(12, valueInfo("sentence_embedding", FLOAT, ["batch_size", H]));
+  if (options.classifier) graph.message(12, valueInfo("logits", FLOAT, ["batch_size", labels]));
+  else graph.message(12, valueInfo("sentence_embedding", FLOAT, ["batch_size", H]));
   const model = new ProtoWriter();
   model.int(1, 8);
   model.string(2, "mrag-bert-onnx");

@@ -128,6 +128,24 @@ export const CONFIG_KEYS: readonly KeyMeta[] = [
     help: "hybrid fusion: weight of the dense scores against keyword's 1 (default 0.5 builtin, 1 others; docs/benchmarks.md)",
   },
   {
+    path: "search.rerank",
+    env: "MRAG_SEARCH_RERANK",
+    envType: "boolean",
+    help: "rescore the top fused hits with search.rerankModel (per query: --rerank / --no-rerank, the tool's rerank argument)",
+  },
+  {
+    path: "search.rerankModel",
+    env: "MRAG_SEARCH_RERANK_MODEL",
+    envType: "string",
+    help: "reranker: hf:<hub id or folder> of a cross-encoder (ForSequenceClassification, 1 label) or a sentence-embedding model (cosine)",
+  },
+  {
+    path: "search.rerankCandidates",
+    env: "MRAG_SEARCH_RERANK_CANDIDATES",
+    envType: "number",
+    help: "how many fused hits the reranker rescores (1-100); the rest keep their order below them",
+  },
+  {
     path: "server.readOnly",
     env: "MRAG_READ_ONLY",
     envType: "boolean",

@@ -88,6 +88,13 @@ export const ConfigSchema = z
         mode: z.enum(SEARCH_MODES).default("hybrid"),
         /** Unset: follows the embedder (see `denseWeightFor` in src/tools/search.ts). */
         denseWeight: z.number().min(0).max(10).optional(),
+        /** Rescore the first `rerankCandidates` fused hits with `rerankModel` (src/embed/rerank.ts); per query too. */
+        rerank: z.boolean().default(false),
+        rerankModel: z
+          .string()
+          .regex(/^hf:.+$/, "must be `hf:<model id or folder>` (a cross-encoder, or a sentence-embedding model)")
+          .default("hf:Xenova/ms-marco-MiniLM-L-6-v2"),
+        rerankCandidates: positiveInt(100).default(20),
       })
       .strict()
       .prefault({}),

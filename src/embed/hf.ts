@@ -21,7 +21,7 @@ export interface HfEmbedderOptions {
 }
 
 /** True when the spec names a folder rather than a hub id (`org/name`). */
-function looksLikePath(target: string): boolean {
+export function looksLikePath(target: string): boolean {
   return (
     path.isAbsolute(target) ||
     /^(\.{1,2}|~)([/\\]|$)/.test(target) ||
@@ -30,7 +30,7 @@ function looksLikePath(target: string): boolean {
   );
 }
 
-function expandHome(target: string): string {
+export function expandHome(target: string): string {
   return target === "~" || target.startsWith("~/") ? path.join(homedir(), target.slice(1)) : target;
 }
 

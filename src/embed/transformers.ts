@@ -375,7 +375,7 @@ export class TransformersEmbedder implements Embedder {
  * transformers.js (and ONNX Runtime under it) is an optional dependency: only `hf:` models need it, and it is
  * several hundred MB, so a default install goes without. Missing, it is one line saying how to add it.
  */
-async function importTransformers(modelId: string): Promise<TransformersModule> {
+export async function importTransformers(modelId: string): Promise<TransformersModule> {
   try {
     return await import("@huggingface/transformers");
   } catch (err) {

@@ -42,6 +42,8 @@ export async function ingestDataset(
 
 export interface ModeReport {
   mode: SearchMode;
+  /** The row ran with the reranker stage (`search.rerank`): shown as `<mode> + rerank`. */
+  rerank: boolean;
   /** Mean recall@k of the gold keys, per k. */
   recall: Record<string, number>;
   mrr: number;
@@ -53,6 +55,7 @@ export interface ModeReport {
 export interface QuestionOutcome {
   id: string;
   mode: SearchMode;
+  rerank: boolean;
   /** Ranked keys (sources, or chunk ids where the gold names chunks), deduplicated. */
   ranked: string[];
   gold: string[];
@@ -94,25 +97,38 @@ function rankedKeys(
 
 /**
  * Run every question in each mode through the `search` tool (the path MCP clients and the agent use) and
- * score the ranked sources against the gold: recall@k, MRR, nDCG@10, latency.
+ * score the ranked sources against the gold: recall@k, MRR, nDCG@10, latency. With `rerank`, each mode runs
+ * twice, without and with the reranker stage, so both rows come from one run on one machine load.
  */
 export async function evaluateRetrieval(
   context: MragContext,
   dataset: EvalDataset,
-  options: { modes: readonly SearchMode[]; ks: readonly number[]; onProgress?: (done: number, total: number) => void },
+  options: {
+    modes: readonly SearchMode[];
+    ks: readonly number[];
+    rerank?: boolean;
+    onProgress?: (done: number, total: number) => void;
+  },
 ): Promise<RetrievalReport> {
   const ks = [...new Set(options.ks)].sort((a, b) => a - b);
   const maxK = Math.max(10, ...ks);
   // Several chunks of one source collapse into one ranked source, so fetch more than the deepest k.
   const searchK = Math.min(50, maxK * 3);
   const perQuestion: QuestionOutcome[] = [];
-  const total = dataset.questions.length * options.modes.length;
+  const runs = options.modes.flatMap((mode) => [
+    { mode, rerank: false },
+    ...(options.rerank ? [{ mode, rerank: true }] : []),
+  ]);
+  const total = dataset.questions.length * runs.length;
   let done = 0;
   const modes: ModeReport[] = [];
-  for (const mode of options.modes) {
+  for (const { mode, rerank } of runs) {
+    const first = dataset.questions[0];
+    // Load the reranker before the clock runs: its latency is per query, not the model's load.
+    if (rerank && first) await runQuestion(context, first, mode, searchK, true);
     const outcomes: QuestionOutcome[] = [];
     for (const q of dataset.questions) {
-      outcomes.push(await runQuestion(context, q, mode, searchK));
+      outcomes.push(await runQuestion(context, q, mode, searchK, rerank));
       options.onProgress?.(++done, total);
     }
     perQuestion.push(...outcomes);
@@ -121,6 +137,7 @@ export async function evaluateRetrieval(
     const times = outcomes.map((o) => o.ms);
     modes.push({
       mode,
+      rerank,
       recall,
       mrr: mean(outcomes.map((o) => reciprocalRank(o.ranked, o.gold))),
       ndcg10: mean(outcomes.map((o) => ndcgAtK(o.ranked, o.gold, 10))),
@@ -146,18 +163,25 @@ async function runQuestion(
   q: EvalQuestion,
   mode: SearchMode,
   k: number,
+  rerank: boolean,
 ): Promise<QuestionOutcome> {
   const started = performance.now();
-  const { hits } = await searchHandler(context, { query: q.question.slice(0, 4000), k, mode, snippet_chars: 0 });
+  const { hits } = await searchHandler(context, {
+    query: q.question.slice(0, 4000),
+    k,
+    mode,
+    rerank,
+    snippet_chars: 0,
+  });
   const ms = performance.now() - started;
-  return { id: q.id, mode, ranked: rankedKeys(hits, new Set(q.gold)), gold: q.gold, ms };
+  return { id: q.id, mode, rerank, ranked: rankedKeys(hits, new Set(q.gold)), gold: q.gold, ms };
 }
 
 /** A fixed-width table for the terminal and for docs (Markdown). */
 export function formatRetrievalTable(report: RetrievalReport): string {
   const header = ["mode", ...report.ks.map((k) => `recall@${k}`), "MRR", "nDCG@10", "p50 ms", "p99 ms"];
   const rows = report.modes.map((m) => [
-    m.mode,
+    m.rerank ? `${m.mode} + rerank` : m.mode,
     ...report.ks.map((k) => (m.recall[String(k)] ?? Number.NaN).toFixed(3)),
     m.mrr.toFixed(3),
     m.ndcg10.toFixed(3),

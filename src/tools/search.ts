@@ -1,8 +1,9 @@
 import { z } from "zod";
 import { isZeroVector } from "../embed/vector.js";
-import { SEARCH_MODES, SearchFilterSchema, type SearchHit } from "../store/types.js";
+import { MAX_K, SEARCH_MODES, SearchFilterSchema, type SearchHit } from "../store/types.js";
 import type { MragContext } from "./context.js";
 import { lineRange } from "./format.js";
+import { rerankHits } from "./rerank.js";
 import { makeSnippet } from "./snippet.js";
 import { defineTool, outputBudgetChars } from "./tool.js";
 import { boundedInt, dropNullOptionals, explainInvalid, noNul } from "./validation.js";
@@ -41,6 +42,12 @@ export const SearchInputSchema = z
     })
       .optional()
       .describe("Narrow the search: sourcePrefix (e.g. 'docs/api/'), tags (any of), fileTypes (any of)."),
+    rerank: z
+      .boolean()
+      .optional()
+      .describe(
+        "Rescore the top hits with the server's reranker model (slower, often more precise); default: the server's search.rerank, off unless configured.",
+      ),
     snippet_chars: boundedInt("snippet_chars", 0, SNIPPET_MAX_CHARS)
       .default(DEFAULT_SNIPPET_CHARS)
       .describe(`Characters of text per hit, around the first query word found (default ${DEFAULT_SNIPPET_CHARS}).`),
@@ -143,9 +150,12 @@ async function runSearch(context: MragContext, given: z.output<typeof SearchInpu
       note: `${UNDIRECTED_NOTE} Search with mode "keyword" or "hybrid".`,
     };
   }
-  const hits = await collection.search({
+  const rerank = input.rerank ?? context.config.search.rerank;
+  // Reranking reads the first rerankCandidates fused hits even when fewer are asked for.
+  const fetch = rerank ? Math.min(MAX_K, Math.max(input.k, context.config.search.rerankCandidates)) : input.k;
+  const fused = await collection.search({
     mode: undirected ? "keyword" : input.mode,
-    k: input.k,
+    k: fetch,
     text: input.query,
     ...(vector ? { vector } : {}),
     ...(input.filter ? { filter: input.filter } : {}),
@@ -153,6 +163,7 @@ async function runSearch(context: MragContext, given: z.output<typeof SearchInpu
       ? { denseWeight: context.config.search.denseWeight ?? denseWeightFor(context.config.embedder) }
       : {}),
   });
+  const hits = rerank ? await rerankHits(context, input.query, fused, input.k) : fused;
   const plan = planBudget(hits.length, input.snippet_chars, outputBudgetChars(context));
   const output: SearchOutput = {
     query: input.query,

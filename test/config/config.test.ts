@@ -41,7 +41,13 @@ describe("config", () => {
     expect(config.store).toBe("./.mrag/data");
     expect(config.embedder).toBe("builtin");
     // denseWeight unset: the search tool picks it per embedder (denseWeightFor).
-    expect(config.search).toEqual({ k: 8, mode: "hybrid" });
+    expect(config.search).toEqual({
+      k: 8,
+      mode: "hybrid",
+      rerank: false,
+      rerankModel: "hf:Xenova/ms-marco-MiniLM-L-6-v2",
+      rerankCandidates: 20,
+    });
     expect(origins.store?.origin).toBe("default");
   });
 

@@ -3,6 +3,10 @@
 Reads model.safetensors and config.json from the folder in argv[1] and token ids (one JSON list per text) from
 stdin; prints the L2-normalised mean-pooled embeddings as JSON. Written from the BERT paper / Hugging Face
 BertModel semantics, not from scripts/model/bert-onnx.ts, so that the two can check each other.
+
+With `--classify` (argv[2]), stdin is {"pairs": [{"ids": [...], "types": [...]}], "weight": [[...]], "bias": [...]}
+and it prints BertForSequenceClassification's logits per pair: the [CLS] state through the pooler (dense +
+tanh) and the given classifier head.
 """
 
 import json
@@ -39,14 +43,15 @@ def gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
 
 
-def embed(w: dict[str, np.ndarray], cfg: dict, ids: list[int]) -> np.ndarray:
+def encode(w: dict[str, np.ndarray], cfg: dict, ids: list[int], types: list[int]) -> np.ndarray:
+    """The last hidden state [tokens, hidden] of one unpadded sequence."""
     eps = cfg["layer_norm_eps"]
     heads = cfg["num_attention_heads"]
     n = len(ids)
     x = (
         w["embeddings.word_embeddings.weight"][ids]
         + w["embeddings.position_embeddings.weight"][:n]
-        + w["embeddings.token_type_embeddings.weight"][0]
+        + w["embeddings.token_type_embeddings.weight"][types]
     ).astype(np.float64)
     x = layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
     d = x.shape[1] // heads
@@ -66,14 +71,29 @@ def embed(w: dict[str, np.ndarray], cfg: dict, ids: list[int]) -> np.ndarray:
         attn = layer_norm(linear(context, f"{p}.attention.output.dense") + x, w[f"{p}.attention.output.LayerNorm.weight"], w[f"{p}.attention.output.LayerNorm.bias"], eps)
         ffn = linear(gelu(linear(attn, f"{p}.intermediate.dense")), f"{p}.output.dense")
         x = layer_norm(ffn + attn, w[f"{p}.output.LayerNorm.weight"], w[f"{p}.output.LayerNorm.bias"], eps)
-    pooled = x.mean(0)
+    return x
+
+
+def embed(w: dict[str, np.ndarray], cfg: dict, ids: list[int]) -> np.ndarray:
+    pooled = encode(w, cfg, ids, [0] * len(ids)).mean(0)
     return pooled / np.linalg.norm(pooled)
+
+
+def classify(w: dict[str, np.ndarray], cfg: dict, ids: list[int], types: list[int], weight, bias) -> list[float]:
+    cls = encode(w, cfg, ids, types)[0]
+    pooled = np.tanh(cls @ w["pooler.dense.weight"].T + w["pooler.dense.bias"])
+    return (pooled @ np.asarray(weight, dtype=np.float64).T + np.asarray(bias, dtype=np.float64)).tolist()
 
 
 def main() -> None:
     folder = Path(sys.argv[1])
     weights = load_safetensors(folder / "model.safetensors")
     cfg = json.loads((folder / "config.json").read_text())
+    if len(sys.argv) > 2 and sys.argv[2] == "--classify":
+        job = json.load(sys.stdin)
+        logits = [classify(weights, cfg, p["ids"], p["types"], job["weight"], job["bias"]) for p in job["pairs"]]
+        print(json.dumps(logits))
+        return
     texts = json.load(sys.stdin)
     print(json.dumps([embed(weights, cfg, ids).tolist() for ids in texts]))
 

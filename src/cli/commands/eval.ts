@@ -137,6 +137,7 @@ export function registerEvalCommand(program: Command): void {
         const report = await evaluateRetrieval(context, dataset, {
           modes,
           ks,
+          rerank: context.config.search.rerank,
           ...(flags.quiet || flags.json
             ? {}
             : {
@@ -151,6 +152,12 @@ export function registerEvalCommand(program: Command): void {
             ...(ingested ? { ingested } : {}),
             embedder: context.config.embedder,
             store: isServerUri(context.config.store) ? "milvus" : "embedded",
+            ...(context.config.search.rerank
+              ? {
+                  rerankModel: context.config.search.rerankModel,
+                  rerankCandidates: context.config.search.rerankCandidates,
+                }
+              : {}),
           });
         } else {
           process.stdout.write(formatRetrievalTable(report));
@@ -158,6 +165,11 @@ export function registerEvalCommand(program: Command): void {
             process.stdout.write(
               `\nembedder ${context.config.embedder}; ${ingested.chunks} chunks ingested in ${(ingested.ms / 1000).toFixed(1)} s` +
                 `${isServerUri(context.config.store) ? ` into Milvus collection "${context.config.collection}"` : ""}\n`,
+            );
+          }
+          if (context.config.search.rerank) {
+            process.stdout.write(
+              `reranker ${context.config.search.rerankModel} over the first ${context.config.search.rerankCandidates} fused hits\n`,
             );
           }
         }

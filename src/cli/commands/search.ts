@@ -11,6 +11,7 @@ interface SearchFlags {
   filter?: string[];
   json?: boolean;
   snippetChars?: number;
+  rerank?: boolean;
 }
 
 const FILTER_KEYS: Record<string, "sourcePrefix" | "tags" | "fileTypes"> = {
@@ -70,6 +71,8 @@ export function registerSearchCommand(program: Command): void {
       collect,
     )
     .option("--snippet-chars <n>", `characters of text per hit (0-4000, default ${DEFAULT_SNIPPET_CHARS})`, parseNumber)
+    .option("--rerank", "rescore the top hits with search.rerankModel (default: search.rerank)")
+    .option("--no-rerank", "do not rerank, whatever search.rerank says")
     .option("--json", "print the search tool's result as JSON")
     .action(async (query: string, flags: SearchFlags, command: Command) => {
       const output = await withContext(command, {}, async (context) => {
@@ -81,6 +84,7 @@ export function registerSearchCommand(program: Command): void {
           mode: flags.mode ?? context.config.search.mode,
           snippet_chars: flags.snippetChars ?? DEFAULT_SNIPPET_CHARS,
           ...(filter ? { filter } : {}),
+          ...(flags.rerank !== undefined ? { rerank: flags.rerank } : {}),
         });
       });
       if (flags.json) printJson(output);

@@ -1,4 +1,4 @@
-import { Index, type Table } from "@lancedb/lancedb";
+import type { Table } from "@lancedb/lancedb";
 import { isMragError, UsageError } from "../../errors.js";
 import { storeFailure } from "../diagnose.js";
 import { hybridCandidates } from "../fusion.js";
@@ -24,72 +24,27 @@ import {
 } from "../validate.js";
 import { compileSearchFilter, eq, inList, startsWith } from "./filter.js";
 import { byCandidate, type Candidate, hybridRank, type RowMap, TitleCache } from "./hybrid.js";
+import {
+  FTS_COLUMN,
+  type IndexPolicy,
+  TableMaintenance,
+  VECTOR_COLUMN,
+  type VectorIndexRecord,
+} from "./maintenance.js";
 import { SnapshotSearch } from "./memory-search.js";
 import { CHUNK_COLUMNS, chunksToArrow, numberColumn, rowToChunk, stringColumn, stringListColumn } from "./schema.js";
 
-/** When and how indexes are built; the defaults are justified by bench/store-vector-index.ts. */
-export interface IndexPolicy {
-  /** Build the IVF_FLAT vector index once a collection has at least this many rows; below it search is exact. */
-  vectorIndexMinRows: number;
-  /**
-   * Minimum partitions probed per dense query once the vector index exists. The maximum is unbounded, so
-   * LanceDB keeps probing while more partitions can still hold better rows (and when a narrow filter leaves
-   * too few rows in the first ones).
-   */
-  nprobes: number;
-  /** optimize() removes table versions older than this. */
-  cleanupOlderThanMs: number;
-  /**
-   * After a write, fold new rows into the full-text index (an incremental optimize) once the rows it does not
-   * cover exceed this fraction of the rows it covers. LanceDB 0.31 scores rows outside the index with
-   * statistics that can drop them (a term new to the index that occurs more often in the new rows than there
-   * are rows gets a negative IDF), so the uncovered share is kept small.
-   */
-  ftsMaxUnindexedRatio: number;
-  /** optimize() retrains the vector index (new partitions) once the collection has grown this many times over. */
-  vectorIndexRetrainGrowth: number;
-}
-
-export const DEFAULT_INDEX_POLICY: IndexPolicy = {
-  vectorIndexMinRows: 50_000,
-  nprobes: 20,
-  cleanupOlderThanMs: 60_000,
-  ftsMaxUnindexedRatio: 0.2,
-  vectorIndexRetrainGrowth: 4,
-};
-
-/** IVF partitions for `rows` rows: about sqrt(rows), the LanceDB default, at least 1. */
-export function vectorIndexPartitions(rows: number): number {
-  return Math.max(1, Math.round(Math.sqrt(rows)));
-}
-
-export const FTS_COLUMN = "search_text";
-export const FTS_INDEX = "search_text_idx";
-export const VECTOR_COLUMN = "vector";
-export const VECTOR_INDEX = "vector_idx";
-
-/**
- * The full-text index configuration: simple tokenizer, lower case, English stemming and stop words. Chinese,
- * Japanese and Korean arrive already split into space-separated tokens (store/keyword-text.ts).
- */
-export function ftsIndex(): Index {
-  return Index.fts({
-    baseTokenizer: "simple",
-    language: "English",
-    lowercase: true,
-    stem: true,
-    removeStopWords: true,
-    asciiFolding: true,
-    withPosition: false,
-  });
-}
-
-/** How the vector index was trained, as recorded in the store marker. */
-export interface VectorIndexRecord {
-  rows: number;
-  partitions: number;
-  builtAt: number;
-}
+export {
+  DEFAULT_INDEX_POLICY,
+  FTS_COLUMN,
+  FTS_INDEX,
+  ftsIndex,
+  type IndexPolicy,
+  VECTOR_COLUMN,
+  VECTOR_INDEX,
+  type VectorIndexRecord,
+  vectorIndexPartitions,
+} from "./maintenance.js";
 
 /** What a collection needs from the store that opened it. */
 export interface CollectionContext {
@@ -107,8 +62,6 @@ export interface CollectionContext {
 const ID_BATCH = 1000;
 /** The dense branch's weight against keyword's 1 when the request names none (the config default, measured). */
 const DEFAULT_DENSE_WEIGHT = 0.5;
-/** LanceDB turns the cut-off date into an age and back into a date a moment later; this keeps the boundary. */
-const CLEANUP_MARGIN_MS = 1000;
 const SELECT_WITH_DISTANCE = [...CHUNK_COLUMNS, "_distance"];
 const SELECT_WITH_SCORE = [...CHUNK_COLUMNS, "_score"];
 
@@ -151,6 +104,7 @@ export class EmbeddedCollection implements Collection {
   private readonly memory: SnapshotSearch;
   /** What search text and keyword queries go through before the index sees them (CJK segmentation). */
   private readonly analyze: (text: string) => string;
+  private readonly maintenance: TableMaintenance;
 
   constructor(meta: CollectionMeta, table: Table, ctx: CollectionContext) {
     this.meta = meta;
@@ -159,6 +113,10 @@ export class EmbeddedCollection implements Collection {
     this.titles = new TitleCache(table);
     this.analyze = keywordAnalysis(ctx.keywordAnalysis);
     this.memory = new SnapshotSearch(table, meta.dimension, this.titles);
+    this.maintenance = new TableMaintenance(table, ctx.policy, {
+      read: () => ctx.vectorIndexRecord(),
+      write: (record) => ctx.recordVectorIndex(record),
+    });
   }
 
   /** Load the in-memory search snapshot of the current version and wait for it (warm-up, benchmarks). */
@@ -204,7 +162,7 @@ export class EmbeddedCollection implements Collection {
         .whenNotMatchedInsertAll()
         .whenNotMatchedBySourceDelete({ where: inList("source", [...sources]) })
         .execute(chunksToArrow(chunks, this.meta.dimension, this.analyze));
-      if (chunks.length > 0) await this.keepFullTextIndexCurrent();
+      if (chunks.length > 0) await this.maintenance.keepFullTextIndexCurrent();
     });
   }
 
@@ -219,7 +177,7 @@ export class EmbeddedCollection implements Collection {
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
         .execute(chunksToArrow(unique, this.meta.dimension, this.analyze));
-      await this.keepFullTextIndexCurrent();
+      await this.maintenance.keepFullTextIndexCurrent();
     });
   }
 
@@ -374,7 +332,7 @@ export class EmbeddedCollection implements Collection {
     const sources = new Set(stringColumn(result, "source"));
     let last: number | null = null;
     for (const n of numberColumn(result, "ingested_at")) if (last === null || n > last) last = n;
-    const indexes = await this.indexState();
+    const indexes = await this.maintenance.indexState();
     return {
       name: this.meta.name,
       chunks: result.numRows,
@@ -384,13 +342,6 @@ export class EmbeddedCollection implements Collection {
       lastIngestAt: last,
       indexes: { fts: indexes.fts, vector: indexes.vector ?? false },
     };
-  }
-
-  private async indexState(): Promise<{ fts: boolean; vector: string | undefined }> {
-    const list = await this.table.listIndices();
-    const fts = list.some((i) => i.columns.includes(FTS_COLUMN) && i.indexType.toUpperCase().includes("FTS"));
-    const vector = list.find((i) => i.columns.includes(VECTOR_COLUMN))?.indexType;
-    return { fts, vector };
   }
 
   async search(request: SearchRequest): Promise<SearchHit[]> {
@@ -506,68 +457,7 @@ export class EmbeddedCollection implements Collection {
     return rows.map((row) => ({ chunk: rowToChunk(row), score: Number(row._score) })).sort(byScoreThenId);
   }
 
-  /** Rows added since the last fold would otherwise be searched outside the index; see ftsMaxUnindexedRatio. */
-  private async keepFullTextIndexCurrent(): Promise<void> {
-    const stats = await this.table.indexStats(FTS_INDEX);
-    if (!stats) {
-      await this.createFullTextIndex();
-      return;
-    }
-    if (stats.numUnindexedRows > this.ctx.policy.ftsMaxUnindexedRatio * stats.numIndexedRows) {
-      await this.compact();
-    }
-  }
-
-  private async createFullTextIndex(): Promise<void> {
-    await this.table.createIndex(FTS_COLUMN, { config: ftsIndex(), name: FTS_INDEX, replace: true });
-  }
-
-  /** Compaction, pruning of old versions and folding new rows into the existing indexes, in one call. */
-  private async compact(): Promise<void> {
-    await this.table.optimize({ cleanupOlderThan: await this.cleanupCutoff() });
-  }
-
-  /**
-   * LanceDB prunes versions by creation time, but a version stops being current only when the next one is
-   * committed: after an idle hour the version every search starts on is an hour old, and pruning it right after
-   * the next write deletes files under searches still reading it (they fail with "Not found"). So the cut-off
-   * moves back far enough to keep every version that was current within `cleanupOlderThanMs`.
-   */
-  private async cleanupCutoff(): Promise<Date> {
-    const keepSince = Date.now() - this.ctx.policy.cleanupOlderThanMs;
-    const versions = (await this.table.listVersions()).sort((a, b) => a.version - b.version);
-    let cutoff = keepSince;
-    for (let i = 0; i + 1 < versions.length; i++) {
-      const replacedAt = versions[i + 1]!.timestamp.getTime();
-      if (replacedAt >= keepSince) cutoff = Math.min(cutoff, versions[i]!.timestamp.getTime() - CLEANUP_MARGIN_MS);
-    }
-    return new Date(cutoff);
-  }
-
   async optimize(): Promise<void> {
-    await this.write("optimizing indexes", async () => {
-      const policy = this.ctx.policy;
-      await this.compact();
-      const state = await this.indexState();
-      const rows = await this.table.countRows();
-      if (!state.fts && rows > 0) await this.createFullTextIndex();
-      if (rows < policy.vectorIndexMinRows) return;
-      const record = await this.ctx.vectorIndexRecord();
-      if (state.vector !== undefined && !record) {
-        // An index without a record (built elsewhere): adopt it as trained on the current rows.
-        await this.ctx.recordVectorIndex({ rows, partitions: vectorIndexPartitions(rows), builtAt: Date.now() });
-        return;
-      }
-      const grown = record !== undefined && rows >= policy.vectorIndexRetrainGrowth * record.rows;
-      if (state.vector === undefined || grown) {
-        const partitions = vectorIndexPartitions(rows);
-        await this.table.createIndex(VECTOR_COLUMN, {
-          config: Index.ivfFlat({ distanceType: "dot", numPartitions: partitions }),
-          name: VECTOR_INDEX,
-          replace: true,
-        });
-        await this.ctx.recordVectorIndex({ rows, partitions, builtAt: Date.now() });
-      }
-    });
+    await this.write("optimizing indexes", () => this.maintenance.optimize());
   }
 }

@@ -9,6 +9,7 @@ import type {
   CollectionMeta,
   CollectionStats,
   FileType,
+  ReplaceOptions,
   SearchHit,
   SearchRequest,
   SourceInfo,
@@ -150,20 +151,45 @@ export class EmbeddedCollection implements Collection {
     return this.guard(what, () => this.ctx.withWriteLock(fn));
   }
 
-  async replaceSources(replacements: readonly SourceReplacement[]): Promise<void> {
+  async replaceSources(replacements: readonly SourceReplacement[], options: ReplaceOptions = {}): Promise<void> {
     if (replacements.length === 0) return;
     const chunks = validateReplacements(replacements, (c) => validateChunks(c, this.meta.dimension, this.meta.name));
-    const sources = new Set(replacements.map((r) => r.source));
-    // One merge-insert is one commit: readers see all old chunks of these sources or all new ones.
     await this.write("replacing sources", async () => {
-      await this.table
-        .mergeInsert("id")
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete({ where: inList("source", [...sources]) })
-        .execute(chunksToArrow(chunks, this.meta.dimension, this.analyze));
-      if (chunks.length > 0) await this.maintenance.keepFullTextIndexCurrent();
+      const stored = await this.storedSources(replacements.map((r) => r.source));
+      // A source with rows is replaced by one merge-insert (one commit: readers see all its old chunks or all
+      // its new ones). A source without rows has nothing to replace: appending its chunks is one commit too,
+      // and skips the merge's scan of the whole table. Chunk ids hash their source, so none can collide.
+      const replaced = replacements.filter((r) => stored.has(r.source));
+      const added = replacements.filter((r) => !stored.has(r.source)).flatMap((r) => r.chunks);
+      if (replaced.length > 0) {
+        await this.table
+          .mergeInsert("id")
+          .whenMatchedUpdateAll()
+          .whenNotMatchedInsertAll()
+          .whenNotMatchedBySourceDelete({ where: inList("source", [...replaced.map((r) => r.source)]) })
+          .execute(this.toArrow(replaced.flatMap((r) => r.chunks)));
+      }
+      if (added.length > 0) await this.table.add(this.toArrow(added));
+      if (chunks.length > 0) await this.maintenance.afterWrite(options.ingest);
     });
+  }
+
+  /** Which of `sources` have rows (one scan of the source column per ID_BATCH sources). */
+  private async storedSources(sources: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < sources.length; i += ID_BATCH) {
+      const result = await this.table
+        .query()
+        .where(inList("source", sources.slice(i, i + ID_BATCH)))
+        .select(["source"])
+        .toArrow();
+      for (const source of stringColumn(result, "source")) found.add(source);
+    }
+    return found;
+  }
+
+  private toArrow(chunks: readonly ChunkRecord[]) {
+    return chunksToArrow(chunks, this.meta.dimension, this.analyze);
   }
 
   async upsert(chunks: readonly ChunkRecord[]): Promise<void> {
@@ -177,7 +203,7 @@ export class EmbeddedCollection implements Collection {
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
         .execute(chunksToArrow(unique, this.meta.dimension, this.analyze));
-      await this.maintenance.keepFullTextIndexCurrent();
+      await this.maintenance.afterWrite();
     });
   }
 

@@ -156,8 +156,8 @@ export interface Collection {
   /** Build or refresh indexes (full text always; vector once the collection is large enough). */
   optimize(): Promise<void>;
   /**
-   * Remove what interrupted writes left behind (rows no reader sees). Stores whose writes leave nothing behind
-   * (the embedded store commits atomically) do not implement it. Cheap when there is nothing to remove.
+   * Repair what interrupted writes left behind: rows no reader sees (Milvus generations), or rows an ingest
+   * committed but never brought into the full-text index (embedded). Cheap when there is nothing to do.
    */
   cleanup?(): Promise<void>;
   /**

@@ -483,6 +483,13 @@ export class EmbeddedCollection implements Collection {
     return rows.map((row) => ({ chunk: rowToChunk(row), score: Number(row._score) })).sort(byScoreThenId);
   }
 
+  /** An ingest killed before its optimize() leaves its last batch outside the full-text index: fold it now. */
+  async cleanup(): Promise<void> {
+    await this.write("bringing the full-text index up to date", async () => {
+      if ((await this.table.countRows()) > 0) await this.maintenance.afterWrite();
+    });
+  }
+
   async optimize(): Promise<void> {
     await this.write("optimizing indexes", () => this.maintenance.optimize());
   }

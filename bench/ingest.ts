@@ -12,6 +12,8 @@
 import { cpSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { connect } from "@lancedb/lancedb";
+import { DB_DIR } from "../src/store/embedded/marker.js";
 import { runIngest } from "../src/tools/ingest.js";
 import { childArgs, writeResult } from "./lib/child.js";
 import { collectMarkdownCorpus, FAQ_DIR, type MarkdownCorpus, markdownCorpusDir } from "./lib/corpus.js";
@@ -83,6 +85,8 @@ function commitStats(ms: readonly number[]): { first: number; median: number; la
 
 interface OneRun {
   e2e: number;
+  /** CPU seconds of the process (every thread, LanceDB's included) during the ingest. */
+  cpu: number;
   chunks: number;
   files: number;
   modelLoad: number;
@@ -93,6 +97,25 @@ interface OneRun {
   index: number;
   storeRead: number;
   storeBytes: number;
+  liveBytes: number;
+}
+
+/**
+ * The live data of a store: its size once every version but the current one is pruned (LanceDB's optimize
+ * with a cut-off of now; the table is already compacted by the ingest). Measured after the timed run.
+ */
+async function liveBytes(storeDir: string): Promise<number> {
+  const db = await connect(path.join(storeDir, DB_DIR));
+  try {
+    for (const name of await db.tableNames()) {
+      const table = await db.openTable(name);
+      await table.optimize({ cleanupOlderThan: new Date(Date.now() + 1000) });
+      table.close();
+    }
+  } finally {
+    db.close();
+  }
+  return folderBytes(storeDir);
 }
 
 async function ingestOnce(cwd: string, input: string, storeDir: string): Promise<OneRun> {
@@ -101,13 +124,16 @@ async function ingestOnce(cwd: string, input: string, storeDir: string): Promise
   const context = instrumentedContext(benchContext(cwd, storeDir), timings);
   try {
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const summary = await runIngest(context, { inputs: [input] });
     const e2e = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     if (summary.skipped.length > 0) {
       log(`${summary.skipped.length} source(s) skipped, e.g. ${JSON.stringify(summary.skipped.slice(0, 3))}`);
     }
     return {
       e2e,
+      cpu: (cpu.user + cpu.system) / 1e6,
       chunks: summary.chunksWritten,
       files: summary.added.length + summary.updated.length,
       modelLoad: timings.modelLoad / 1000,
@@ -118,6 +144,7 @@ async function ingestOnce(cwd: string, input: string, storeDir: string): Promise
       index: timings.optimize / 1000,
       storeRead: timings.storeRead / 1000,
       storeBytes: await folderBytes(storeDir),
+      liveBytes: await liveBytes(storeDir),
     };
   } finally {
     await context.close();
@@ -155,7 +182,8 @@ async function main(): Promise<void> {
     log(
       `  run ${i + 1}: ${run.files} files, ${run.chunks} chunks in ${fmt(run.e2e)} s ` +
         `(model ${fmt(run.modelLoad)} s, embed ${fmt(run.embed)} s, writes ${fmt(run.storeWrite)} s ` +
-        `in ${run.storeWriteCalls} commits, index ${fmt(run.index)} s)`,
+        `in ${run.storeWriteCalls} commits, index ${fmt(run.index)} s; store ${fmt(run.storeBytes / 1e6)} MB, ` +
+        `live ${fmt(run.liveBytes / 1e6)} MB)`,
     );
     all.push(run);
   }
@@ -191,6 +219,7 @@ async function main(): Promise<void> {
     chunks,
     runs,
     e2eSeconds: e2e,
+    cpuSeconds: m((r) => r.cpu),
     ingestSeconds,
     chunksPerSecond: chunks / ingestSeconds,
     chunksPerSecondE2e: chunks / e2e,
@@ -212,6 +241,7 @@ async function main(): Promise<void> {
     embedOnly: { seconds: embedSeconds, chunksPerSecond: texts.length / embedSeconds },
     baseline: base,
     storeBytes: m((r) => r.storeBytes),
+    liveBytes: m((r) => r.liveBytes),
     peakRssMb: peak,
     ...(markdown ? { markdown } : {}),
   };

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import type { EmbeddedCollection } from "../src/store/embedded/collection.js";
-import { vectorIndexPartitions } from "../src/store/embedded/index-policy.js";
+import { vectorIndexPartitions } from "../src/store/embedded/maintenance.js";
 import { type EmbeddedStore, openEmbeddedStore } from "../src/store/embedded/store.js";
 import type { ChunkRecord, Collection, SearchRequest } from "../src/store/types.js";
 import { gaussian, prng } from "./lib/util.js";

@@ -13,7 +13,7 @@ import { embeddingText } from "../../src/ingest/sync.js";
 import type { ChunkingOptions } from "../../src/ingest/types.js";
 import { discoverFiles } from "../../src/ingest/walk.js";
 import { silentLogger } from "../../src/log.js";
-import type { Collection, SearchRequest, SourceReplacement } from "../../src/store/types.js";
+import type { Collection, ReplaceOptions, SearchRequest, SourceReplacement } from "../../src/store/types.js";
 import { createContext, type MragContext } from "../../src/tools/context.js";
 
 /** The default config (builtin embedder) with the store in `storeDir`; no env or config file is read. */
@@ -164,7 +164,8 @@ function timedCollection(inner: Collection, t: CallTimings): Collection {
     get meta() {
       return inner.meta;
     },
-    replaceSources: (r: readonly SourceReplacement[]) => timed(() => inner.replaceSources(r), write),
+    replaceSources: (r: readonly SourceReplacement[], options?: ReplaceOptions) =>
+      timed(() => inner.replaceSources(r, options), write),
     upsert: (chunks) => timed(() => inner.upsert(chunks), write),
     deleteSources: (selector) => timed(() => inner.deleteSources(selector), write),
     getByIds: (ids) => timed(() => inner.getByIds(ids), read),

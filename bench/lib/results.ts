@@ -39,7 +39,12 @@ export interface IngestResult {
   embedOnly: Throughput;
   /** Plain TypeScript: tokenise, sum hashed static rows, normalise, append to a Float32Array. */
   baseline: Throughput;
+  /** CPU time of the ingest (all threads); absent in older results. */
+  cpuSeconds?: number;
+  /** The store right after the ingest. */
   storeBytes: number;
+  /** The same store with every version but the current one pruned (the live data); absent in older results. */
+  liveBytes?: number;
   peakRssMb: number;
   markdown?: MarkdownCorpus;
 }

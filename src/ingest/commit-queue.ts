@@ -1,4 +1,4 @@
-import type { Collection, SourceReplacement } from "../store/types.js";
+import type { Collection, ReplaceOptions, SourceReplacement } from "../store/types.js";
 
 /**
  * Store commits of an ingest, one at a time and in order, while the caller loads, chunks and embeds the next
@@ -18,10 +18,10 @@ export class CommitQueue {
   }
 
   /** Wait for the previous commit (throwing its error), then start this one without waiting for it. */
-  async submit(replacements: SourceReplacement[]): Promise<void> {
+  async submit(replacements: SourceReplacement[], options: ReplaceOptions = {}): Promise<void> {
     await this.drain();
     if (replacements.length === 0) return;
-    this.#inFlight = this.#collection.replaceSources(replacements).then(
+    this.#inFlight = this.#collection.replaceSources(replacements, options).then(
       () => undefined,
       (error: unknown) => {
         // Held until the next submit or drain, so a failed commit is never an unhandled rejection.

@@ -197,8 +197,9 @@ export async function ingestSources(
   let batchLimit = request.batchChunks ?? DEFAULT_BATCH_CHUNKS;
   const batchFull = () => pendingChunks >= batchLimit || pendingChars >= MAX_BATCH_TEXT_CHARS;
 
-  // Embeds the batch (while the previous commit is still being written), then queues its commit.
-  const flush = async () => {
+  // Embeds the batch (while the previous commit is still being written), then queues its commit. The last
+  // one's index upkeep is left to the optimize() below.
+  const flush = async (last = false) => {
     if (pending.length === 0 && removals.length === 0) return;
     const replacements = await embedPrepared(pending, embedder, tags);
     replacements.push(...removals.splice(0));
@@ -206,7 +207,7 @@ export async function ingestSources(
     pendingChunks = 0;
     pendingChars = 0;
     if (request.batchChunks === undefined) batchLimit = Math.min(MAX_BATCH_CHUNKS, batchLimit * 2);
-    await commits.submit(replacements);
+    await commits.submit(replacements, { ingest: last ? "last" : "more" });
     for (const r of replacements) {
       summary.chunksWritten += r.chunks.length;
       for (const chunk of r.chunks) countChunkLanguage(summary.languages, chunk.text, chunk.vector);
@@ -320,7 +321,7 @@ export async function ingestSources(
       await consider(inline.source, async () => loadBytes(bytes, inline.source, type), sha256Hex(bytes));
       done++;
     }
-    await flush();
+    await flush(true);
     await commits.drain();
   } catch (error) {
     // A commit may still be running: the caller releases the write lock when this returns.

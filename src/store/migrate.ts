@@ -403,7 +403,8 @@ async function migrateCollection(
     next = following ? exportBatch(source, following) : undefined;
     // Should the write fail, the prefetch's own failure must not surface as an unhandled rejection.
     next?.catch(() => undefined);
-    await dest.replaceSources(replacements);
+    // Like an ingest: the optimize() below does the index upkeep after the last batch.
+    await dest.replaceSources(replacements, { ingest: following ? "more" : "last" });
     const written = replacements.reduce((n, r) => n + r.chunks.length, 0);
     summary.copied += replacements.length;
     summary.replaced += replacements.filter((r) => replacing.has(r.source)).length;

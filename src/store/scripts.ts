@@ -55,10 +55,22 @@ export function scriptOf(char: string): Script | undefined {
 /** Letters per script in `text` (digits, punctuation and symbols are not counted). */
 export function scriptCounts(text: string): Partial<Record<Script, number>> {
   const counts: Partial<Record<Script, number>> = {};
-  for (const char of text) {
-    const script = scriptOf(char);
+  let latin = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) {
+      // ASCII, most of most text: its letters are A-Z and a-z, all Latin (two regex tests per character cost
+      // a second per ingest of the 10 MB bench corpus).
+      const lower = code | 0x20;
+      if (lower >= 0x61 && lower <= 0x7a) latin++;
+      continue;
+    }
+    const point = text.codePointAt(i)!;
+    if (point > 0xffff) i++;
+    const script = scriptOf(String.fromCodePoint(point));
     if (script) counts[script] = (counts[script] ?? 0) + 1;
   }
+  if (latin > 0) counts.latin = (counts.latin ?? 0) + latin;
   return counts;
 }
 

@@ -97,6 +97,15 @@ export interface SourceReplacement {
   chunks: ChunkRecord[];
 }
 
+/** How a `replaceSources` call fits into a larger write (an ingest of many batches). */
+export interface ReplaceOptions {
+  /**
+   * "more": more batches follow and the caller calls `optimize()` after the last, so index upkeep may take a
+   * cheaper form than after a lone write; "last": `optimize()` follows at once, so upkeep is left to it.
+   */
+  ingest?: "more" | "last";
+}
+
 export interface CollectionStats {
   name: string;
   chunks: number;
@@ -126,7 +135,7 @@ export interface Collection {
    * Atomically replace all chunks of each listed source: a reader sees either every old chunk of a
    * source or every new one, never a mix, and no duplicates remain.
    */
-  replaceSources(replacements: readonly SourceReplacement[]): Promise<void>;
+  replaceSources(replacements: readonly SourceReplacement[], options?: ReplaceOptions): Promise<void>;
   /** Insert or overwrite chunks by id. */
   upsert(chunks: readonly ChunkRecord[]): Promise<void>;
   /** Delete one source exactly, or every source starting with a prefix. Returns the number of chunks removed. */
@@ -147,8 +156,8 @@ export interface Collection {
   /** Build or refresh indexes (full text always; vector once the collection is large enough). */
   optimize(): Promise<void>;
   /**
-   * Remove what interrupted writes left behind (rows no reader sees). Stores whose writes leave nothing behind
-   * (the embedded store commits atomically) do not implement it. Cheap when there is nothing to remove.
+   * Repair what interrupted writes left behind: rows no reader sees (Milvus generations), or rows an ingest
+   * committed but never brought into the full-text index (embedded). Cheap when there is nothing to do.
    */
   cleanup?(): Promise<void>;
   /**

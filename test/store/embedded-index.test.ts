@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { EmbeddedCollection } from "../../src/store/embedded/collection.js";
-import { FTS_INDEX, vectorIndexPartitions } from "../../src/store/embedded/index-policy.js";
+import { FTS_INDEX, vectorIndexPartitions } from "../../src/store/embedded/maintenance.js";
 import { MARKER_FILE } from "../../src/store/embedded/marker.js";
 import { type EmbeddedStore, openEmbeddedStore } from "../../src/store/embedded/store.js";
 import type { ChunkRecord } from "../../src/store/types.js";
@@ -166,6 +166,55 @@ describe("embedded store indexes", () => {
     await c.optimize();
     expect((await c.lanceTable.indexStats(FTS_INDEX))?.numUnindexedRows).toBe(0);
     expect((await c.search({ mode: "keyword", k: 5, text: "wallaby" })).map((h) => h.chunk.id)).toEqual([one.id]);
+  });
+
+  it("within an ingest the full-text index is rebuilt without compacting; the last batch leaves it to optimize(), and cleanup() folds what a killed ingest left", async () => {
+    store = await openEmbeddedStore(join(dir, "ingest"));
+    const c = (await store.openCollection("docs", {
+      modelId: "test:fts",
+      dimension: DIM,
+      create: true,
+    })) as EmbeddedCollection;
+    const fragments = async () => (await c.lanceTable.stats()).fragmentStats.numFragments;
+    const base = Array.from({ length: 20 }, (_, i) => makeChunk("base.md", i, DIM, { text: `base text ${i}` }));
+    await c.replaceSources([{ source: "base.md", chunks: base }], { ingest: "more" });
+    expect(await c.lanceTable.indexStats(FTS_INDEX)).toMatchObject({ numIndexedRows: 20, numUnindexedRows: 0 });
+
+    // Past the ratio: the index is rebuilt over every row, and the table keeps one fragment per write.
+    const news = Array.from({ length: 60 }, (_, i) =>
+      makeChunk(`new/${i}.md`, 0, DIM, { text: `quokka quokka quokka note ${i}` }),
+    );
+    await c.replaceSources(
+      news.map((chunk) => ({ source: chunk.source, chunks: [chunk] })),
+      { ingest: "more" },
+    );
+    expect(await c.lanceTable.indexStats(FTS_INDEX)).toMatchObject({ numIndexedRows: 80, numUnindexedRows: 0 });
+    expect(await fragments()).toBe(2);
+    const quokka = { mode: "keyword", k: 100, text: "quokka", filter: { sourcePrefix: "new/" } } as const;
+    expect(await c.search(quokka)).toHaveLength(60);
+
+    // The last batch of an ingest: optimize() follows, so nothing is folded yet. An ingest killed right here
+    // leaves these rows outside the index, where LanceDB drops them for a term they repeat (see IndexPolicy).
+    const last = Array.from({ length: 60 }, (_, i) =>
+      makeChunk(`last/${i}.md`, 0, DIM, { text: `wombat wombat wombat note ${i}` }),
+    );
+    // One source replaced (merge) and new ones added (append) in the same call.
+    const base2 = base.slice(0, 5).map((x) => makeChunk("base.md", x.position, DIM, { text: `${x.text} again` }));
+    await c.replaceSources(
+      [{ source: "base.md", chunks: base2 }, ...last.map((chunk) => ({ source: chunk.source, chunks: [chunk] }))],
+      { ingest: "last" },
+    );
+    expect((await c.lanceTable.indexStats(FTS_INDEX))?.numUnindexedRows).toBeGreaterThanOrEqual(60);
+    const wombat = { mode: "keyword", k: 100, text: "wombat", filter: { sourcePrefix: "last/" } } as const;
+    expect(await c.search(wombat)).toHaveLength(0);
+    expect((await c.getSource("base.md")).map((x) => x.text)).toEqual(base2.map((x) => x.text));
+    expect(await c.lanceTable.countRows()).toBe(5 + 60 + 60);
+
+    // The next ingest finds nothing to write and calls cleanup(): the rows are folded in and found.
+    await c.cleanup();
+    expect((await c.lanceTable.indexStats(FTS_INDEX))?.numUnindexedRows).toBe(0);
+    expect(await c.search(wombat)).toHaveLength(60);
+    expect(await c.search(quokka)).toHaveLength(60);
   });
 
   it("optimize() prunes old table versions so the folder does not grow without bound", async () => {

@@ -10,6 +10,7 @@ import type {
   CollectionMeta,
   CollectionStats,
   FileType,
+  ReplaceOptions,
   SearchHit,
   SearchRequest,
   SourceInfo,
@@ -27,17 +28,25 @@ import { compileSearchFilter, eq, inList, startsWith } from "./filter.js";
 import { byScoreThenId, hybridRank, type RowMap, rankCandidates, TitleCache } from "./hybrid.js";
 import {
   FTS_COLUMN,
+  type IndexPolicy,
+  TableMaintenance,
+  VECTOR_COLUMN,
+  type VectorIndexRecord,
+} from "./maintenance.js";
+import { SnapshotSearch } from "./memory-search.js";
+import { CHUNK_COLUMNS, chunksToArrow, numberColumn, rowToChunk, stringColumn, stringListColumn } from "./schema.js";
+
+export {
+  DEFAULT_INDEX_POLICY,
+  FTS_COLUMN,
   FTS_INDEX,
   ftsIndex,
   type IndexPolicy,
   VECTOR_COLUMN,
   VECTOR_INDEX,
   type VectorIndexRecord,
-  vectorIndex,
   vectorIndexPartitions,
-} from "./index-policy.js";
-import { SnapshotSearch } from "./memory-search.js";
-import { CHUNK_COLUMNS, chunksToArrow, numberColumn, rowToChunk, stringColumn, stringListColumn } from "./schema.js";
+} from "./maintenance.js";
 
 /** What a collection needs from the store that opened it. */
 export interface CollectionContext {
@@ -55,8 +64,6 @@ export interface CollectionContext {
 }
 
 const ID_BATCH = 1000;
-/** LanceDB turns the cut-off date into an age and back into a date a moment later; this keeps the boundary. */
-const CLEANUP_MARGIN_MS = 1000;
 const SELECT_WITH_DISTANCE = [...CHUNK_COLUMNS, "_distance"];
 const SELECT_WITH_SCORE = [...CHUNK_COLUMNS, "_score"];
 
@@ -69,6 +76,7 @@ export class EmbeddedCollection implements Collection {
   private readonly memory: SnapshotSearch;
   /** What search text and keyword queries go through before the index sees them (CJK segmentation). */
   private readonly analyze: (text: string) => string;
+  private readonly maintenance: TableMaintenance;
 
   constructor(meta: CollectionMeta, table: Table, ctx: CollectionContext) {
     this.meta = meta;
@@ -77,6 +85,10 @@ export class EmbeddedCollection implements Collection {
     this.titles = new TitleCache(table);
     this.analyze = keywordAnalysis(ctx.keywordAnalysis);
     this.memory = new SnapshotSearch(table, meta.dimension, this.titles);
+    this.maintenance = new TableMaintenance(table, ctx.policy, {
+      read: () => ctx.vectorIndexRecord(),
+      write: (record) => ctx.recordVectorIndex(record),
+    });
   }
 
   /** Load the in-memory search snapshot of the current version and wait for it (warm-up, benchmarks). */
@@ -112,20 +124,45 @@ export class EmbeddedCollection implements Collection {
     return this.guard(what, () => this.ctx.withWriteLock(fn));
   }
 
-  async replaceSources(replacements: readonly SourceReplacement[]): Promise<void> {
+  async replaceSources(replacements: readonly SourceReplacement[], options: ReplaceOptions = {}): Promise<void> {
     if (replacements.length === 0) return;
     const chunks = validateReplacements(replacements, (c) => validateChunks(c, this.meta.dimension, this.meta.name));
-    const sources = new Set(replacements.map((r) => r.source));
-    // One merge-insert is one commit: readers see all old chunks of these sources or all new ones.
     await this.write("replacing sources", async () => {
-      await this.table
-        .mergeInsert("id")
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete({ where: inList("source", [...sources]) })
-        .execute(chunksToArrow(chunks, this.meta.dimension, this.analyze));
-      if (chunks.length > 0) await this.keepFullTextIndexCurrent();
+      const stored = await this.storedSources(replacements.map((r) => r.source));
+      // A source with rows is replaced by one merge-insert (one commit: readers see all its old chunks or all
+      // its new ones). A source without rows has nothing to replace: appending its chunks is one commit too,
+      // and skips the merge's scan of the whole table. Chunk ids hash their source, so none can collide.
+      const replaced = replacements.filter((r) => stored.has(r.source));
+      const added = replacements.filter((r) => !stored.has(r.source)).flatMap((r) => r.chunks);
+      if (replaced.length > 0) {
+        await this.table
+          .mergeInsert("id")
+          .whenMatchedUpdateAll()
+          .whenNotMatchedInsertAll()
+          .whenNotMatchedBySourceDelete({ where: inList("source", [...replaced.map((r) => r.source)]) })
+          .execute(this.toArrow(replaced.flatMap((r) => r.chunks)));
+      }
+      if (added.length > 0) await this.table.add(this.toArrow(added));
+      if (chunks.length > 0) await this.maintenance.afterWrite(options.ingest);
     });
+  }
+
+  /** Which of `sources` have rows (one scan of the source column per ID_BATCH sources). */
+  private async storedSources(sources: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < sources.length; i += ID_BATCH) {
+      const result = await this.table
+        .query()
+        .where(inList("source", sources.slice(i, i + ID_BATCH)))
+        .select(["source"])
+        .toArrow();
+      for (const source of stringColumn(result, "source")) found.add(source);
+    }
+    return found;
+  }
+
+  private toArrow(chunks: readonly ChunkRecord[]) {
+    return chunksToArrow(chunks, this.meta.dimension, this.analyze);
   }
 
   async upsert(chunks: readonly ChunkRecord[]): Promise<void> {
@@ -139,7 +176,7 @@ export class EmbeddedCollection implements Collection {
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
         .execute(chunksToArrow(unique, this.meta.dimension, this.analyze));
-      await this.keepFullTextIndexCurrent();
+      await this.maintenance.afterWrite();
     });
   }
 
@@ -294,7 +331,7 @@ export class EmbeddedCollection implements Collection {
     const sources = new Set(stringColumn(result, "source"));
     let last: number | null = null;
     for (const n of numberColumn(result, "ingested_at")) if (last === null || n > last) last = n;
-    const indexes = await this.indexState();
+    const indexes = await this.maintenance.indexState();
     return {
       name: this.meta.name,
       chunks: result.numRows,
@@ -304,13 +341,6 @@ export class EmbeddedCollection implements Collection {
       lastIngestAt: last,
       indexes: { fts: indexes.fts, vector: indexes.vector ?? false },
     };
-  }
-
-  private async indexState(): Promise<{ fts: boolean; vector: string | undefined }> {
-    const list = await this.table.listIndices();
-    const fts = list.some((i) => i.columns.includes(FTS_COLUMN) && i.indexType.toUpperCase().includes("FTS"));
-    const vector = list.find((i) => i.columns.includes(VECTOR_COLUMN))?.indexType;
-    return { fts, vector };
   }
 
   async search(request: SearchRequest): Promise<SearchHit[]> {
@@ -426,68 +456,14 @@ export class EmbeddedCollection implements Collection {
     return rows.map((row) => ({ chunk: rowToChunk(row), score: Number(row._score) })).sort(byScoreThenId);
   }
 
-  /** Rows added since the last fold would otherwise be searched outside the index; see ftsMaxUnindexedRatio. */
-  private async keepFullTextIndexCurrent(): Promise<void> {
-    const stats = await this.table.indexStats(FTS_INDEX);
-    if (!stats) {
-      await this.createFullTextIndex();
-      return;
-    }
-    if (stats.numUnindexedRows > this.ctx.policy.ftsMaxUnindexedRatio * stats.numIndexedRows) {
-      await this.compact();
-    }
-  }
-
-  private async createFullTextIndex(): Promise<void> {
-    await this.table.createIndex(FTS_COLUMN, { config: ftsIndex(), name: FTS_INDEX, replace: true });
-  }
-
-  /** Compaction, pruning of old versions and folding new rows into the existing indexes, in one call. */
-  private async compact(): Promise<void> {
-    await this.table.optimize({ cleanupOlderThan: await this.cleanupCutoff() });
-  }
-
-  /**
-   * LanceDB prunes versions by creation time, but a version stops being current only when the next one is
-   * committed: after an idle hour the version every search starts on is an hour old, and pruning it right after
-   * the next write deletes files under searches still reading it (they fail with "Not found"). So the cut-off
-   * moves back far enough to keep every version that was current within `cleanupOlderThanMs`.
-   */
-  private async cleanupCutoff(): Promise<Date> {
-    const keepSince = Date.now() - this.ctx.policy.cleanupOlderThanMs;
-    const versions = (await this.table.listVersions()).sort((a, b) => a.version - b.version);
-    let cutoff = keepSince;
-    for (let i = 0; i + 1 < versions.length; i++) {
-      const replacedAt = versions[i + 1]!.timestamp.getTime();
-      if (replacedAt >= keepSince) cutoff = Math.min(cutoff, versions[i]!.timestamp.getTime() - CLEANUP_MARGIN_MS);
-    }
-    return new Date(cutoff);
+  /** An ingest killed before its optimize() leaves its last batch outside the full-text index: fold it now. */
+  async cleanup(): Promise<void> {
+    await this.write("bringing the full-text index up to date", async () => {
+      if ((await this.table.countRows()) > 0) await this.maintenance.afterWrite();
+    });
   }
 
   async optimize(): Promise<void> {
-    await this.write("optimizing indexes", async () => {
-      const policy = this.ctx.policy;
-      await this.compact();
-      const state = await this.indexState();
-      const rows = await this.table.countRows();
-      if (!state.fts && rows > 0) await this.createFullTextIndex();
-      if (rows < policy.vectorIndexMinRows) return;
-      const record = await this.ctx.vectorIndexRecord();
-      if (state.vector !== undefined && !record) {
-        // An index without a record (built elsewhere): adopt it as trained on the current rows.
-        await this.ctx.recordVectorIndex({ rows, partitions: vectorIndexPartitions(rows), builtAt: Date.now() });
-        return;
-      }
-      const grown = record !== undefined && rows >= policy.vectorIndexRetrainGrowth * record.rows;
-      if (state.vector === undefined || grown) {
-        const partitions = vectorIndexPartitions(rows);
-        await this.table.createIndex(VECTOR_COLUMN, {
-          config: vectorIndex(partitions),
-          name: VECTOR_INDEX,
-          replace: true,
-        });
-        await this.ctx.recordVectorIndex({ rows, partitions, builtAt: Date.now() });
-      }
-    });
+    await this.write("optimizing indexes", () => this.maintenance.optimize());
   }
 }

@@ -4,7 +4,7 @@ import type { Connection, Table } from "@lancedb/lancedb";
 import { isDamage } from "../diagnose.js";
 import type { ChunkRecord } from "../types.js";
 import { DAMAGED_DIR } from "./damage-note.js";
-import { FTS_COLUMN, FTS_INDEX, ftsIndex, VECTOR_INDEX } from "./index-policy.js";
+import { FTS_COLUMN, FTS_INDEX, ftsIndex, VECTOR_INDEX } from "./maintenance.js";
 import { chunkSchema, chunksToArrow, rowToChunk } from "./schema.js";
 
 /**

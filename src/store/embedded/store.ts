@@ -9,7 +9,7 @@ import type { Collection, CollectionMeta, OpenCollectionOptions, Store } from ".
 import { validateCollectionName, validateModelAndDimension } from "../validate.js";
 import { EmbeddedCollection } from "./collection.js";
 import { clearDamageNote, damageNoted, noteDamage } from "./damage-note.js";
-import { DEFAULT_INDEX_POLICY, type IndexPolicy } from "./index-policy.js";
+import { DEFAULT_INDEX_POLICY, type IndexPolicy } from "./maintenance.js";
 import {
   DB_DIR,
   initFolder,

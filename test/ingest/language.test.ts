@@ -8,8 +8,8 @@ import { searchHandler } from "../../src/tools/search.js";
 import { runMrag } from "../helpers/cli.js";
 import { makeWorkspace, type Workspace } from "../helpers/workspace.js";
 
-// Paragraphs of Debian's Chinese and Japanese man pages (man-db, passwd, shadow's chsh, vim's xxd), the text
-// of eval/datasets/multilingual-small, and one English note.
+// Paragraphs of Debian's Chinese and Japanese man pages (man-db, passwd, shadow's chsh, vim's xxd; the first
+// three are also in examples/multilingual), and one English note.
 const FILES: Record<string, string> = {
   "zh-mandb.md":
     "# 索引\n\nmandb 用于初始化或手动更新 索引 数据库缓存。缓存包含与手册页系统当前状态相关的信息；保存在缓存中的这些信息被 man-db 工具用来提高速度和增强功能。\n",

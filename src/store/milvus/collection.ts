@@ -221,7 +221,7 @@ export class MilvusCollection implements Collection {
 
   /** Heading path + text for the BM25 input, cut (headings first) to the bytes the field holds. */
   private searchText(c: ChunkRecord): string {
-    const analyze = clientAnalysis(this.layout.analyzer);
+    const analyze = clientAnalysis(this.layout.analyzer, this.layout.keywordAnalysis);
     const full = analyze(searchTextOf(c));
     const max = this.layout.maxLength.searchText;
     if (max === undefined || utf8Bytes(full) <= max) return full;
@@ -672,7 +672,7 @@ export class MilvusCollection implements Collection {
       consistency_level: this.consistencyLevel,
     };
     const dense = valid.vector ? Array.from(valid.vector) : [];
-    const text = clientAnalysis(this.layout.analyzer)(valid.text ?? "");
+    const text = clientAnalysis(this.layout.analyzer, this.layout.keywordAnalysis)(valid.text ?? "");
     const what = `${valid.mode} search`;
     const asRows = (r: { results?: unknown }) => (r.results ?? []) as Row[];
     // The SDK forwards a branch's metric_type although its type does not declare it.

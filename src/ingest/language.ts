@@ -44,8 +44,8 @@ export interface LanguageWarningOptions {
 
 /**
  * One warning for the run when the text does not fit the setup: a substantial share (MIN_FOREIGN_SHARE) of
- * non-Latin chunks with the English-only builtin model (or chunks any model could not embed), and CJK text in a collection whose keyword index predates
- * CJK segmentation. Undefined when all is well.
+ * non-Latin chunks with the English-only builtin model (or chunks any model could not embed), and CJK text in
+ * a collection whose keyword index predates CJK segmentation. Undefined when all is well.
  */
 export function languageWarning(counts: LanguageCounts, options: LanguageWarningOptions): string | undefined {
   const foreign = Object.entries(counts.byScript) as [Exclude<Script, "latin">, number][];

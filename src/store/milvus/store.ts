@@ -191,10 +191,10 @@ export class MilvusStore implements Store {
       options.create &&
       layout.analyzer !== undefined &&
       layout.keywordAnalysis < KEYWORD_ANALYSIS_VERSION &&
-      (await collection.listSources()).length === 0
+      (await collection.isEmpty())
     ) {
       // An empty collection from before CJK segmentation is made again with it, as the embedded store does.
-      // Empty by its visible sources: with generations, deleted rows stay in the server's count a while.
+      // Empty to its readers: with generations, deleted rows stay in the server's count a while.
       await this.withWriteLock(async () => {
         await this.errors.call(`dropping empty collection "${physical}"`, () =>
           this.client.dropCollection({ collection_name: physical }),

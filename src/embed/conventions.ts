@@ -14,7 +14,8 @@ const RETRIEVAL_INSTRUCTION = "Represent this sentence for searching relevant pa
 
 /**
  * Prefixes (and pooling) of well-known embedding families, picked from a model id or folder name:
- * e5 (`query: ` / `passage: `), bge v1.5 English/Chinese (instruction on queries only, CLS pooling; not bge-m3),
+ * e5 (`query: ` / `passage: `), bge v1.5 English/Chinese (instruction on queries only, CLS pooling), bge-m3 (no
+ * prefix, CLS pooling: its dense vector is the normalised CLS state),
  * nomic-embed-text (`search_query: ` / `search_document: `), mxbai-embed-large and snowflake-arctic-embed
  * (instruction on queries, CLS pooling). Unknown models get no prefix and mean pooling.
  */
@@ -24,7 +25,8 @@ export function conventionsFor(modelId: string): ModelConventions {
   if (/(^|[-_])e5([-_]|$)/.test(base) && !base.includes("mistral")) {
     return { queryPrefix: "query: ", documentPrefix: "passage: ", pooling: "mean" };
   }
-  if (base.startsWith("bge-") && !base.startsWith("bge-m3") && !base.includes("reranker")) {
+  if (base.startsWith("bge-m3")) return { pooling: "cls" };
+  if (base.startsWith("bge-") && !base.includes("reranker")) {
     return { queryPrefix: RETRIEVAL_INSTRUCTION, pooling: "cls" };
   }
   if (base.startsWith("nomic-embed-text")) {

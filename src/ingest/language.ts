@@ -28,6 +28,13 @@ export function countChunkLanguage(counts: LanguageCounts, text: string, vector:
 export const MULTILINGUAL_EMBEDDER_HINT =
   "--embedder hf:<folder of multilingual-e5-small or bge-m3> (MRAG_EMBEDDER; a new --store or collection)";
 
+/**
+ * The share of the chunks written that must be non-Latin for the builtin-model warning: below it the text is
+ * mostly English with a few foreign passages (names, quotes, a translated page), which the English model serves
+ * as well as it can and which a change of model would not pay for.
+ */
+export const MIN_FOREIGN_SHARE = 0.05;
+
 export interface LanguageWarningOptions {
   /** The configured embedder spec (`builtin`, `hf:...`, `openai:...`). */
   embedder: string;
@@ -36,9 +43,9 @@ export interface LanguageWarningOptions {
 }
 
 /**
- * One warning for the run when the text does not fit the setup: non-Latin chunks with the English-only builtin
- * model (or chunks any model could not embed), and CJK text in a collection whose keyword index predates
- * CJK segmentation. Undefined when all is well.
+ * One warning for the run when the text does not fit the setup: a substantial share (MIN_FOREIGN_SHARE) of
+ * non-Latin chunks with the English-only builtin model (or chunks any model could not embed), and CJK text in
+ * a collection whose keyword index predates CJK segmentation. Undefined when all is well.
  */
 export function languageWarning(counts: LanguageCounts, options: LanguageWarningOptions): string | undefined {
   const foreign = Object.entries(counts.byScript) as [Exclude<Script, "latin">, number][];
@@ -48,9 +55,10 @@ export function languageWarning(counts: LanguageCounts, options: LanguageWarning
     .sort((a, b) => b[1] - a[1])
     .map(([script, n]) => `${n} ${SCRIPT_NAMES[script]}`)
     .join(", ");
-  if (options.embedder === "builtin" && total > 0) {
+  if (options.embedder === "builtin" && total > 0 && total >= MIN_FOREIGN_SHARE * counts.chunks) {
+    const percent = Math.round((100 * total) / counts.chunks);
     parts.push(
-      `${total} of ${counts.chunks} chunks written are not in English (${listed}), and the builtin embedding ` +
+      `${total} of ${counts.chunks} chunks written (${percent}%) are not in English (${listed}), and the builtin embedding ` +
         `model is English-only` +
         (counts.withoutDirection > 0
           ? ` (${counts.withoutDirection} chunks had no word it knows: they get no dense ranking, only keyword search finds them)`

@@ -124,7 +124,8 @@ export interface CollectionMeta {
   createdAt: number;
   /**
    * The keyword analysis version its search text was written with (store/keyword-text.ts), where the store
-   * does that analysis itself (embedded); below the current version, CJK text is not segmented.
+   * does that analysis itself (embedded; the Milvus collections mrag created); below the current version, CJK
+   * text is not segmented.
    */
   keywordAnalysis?: number;
 }

@@ -113,6 +113,7 @@ describe("model conventions", () => {
     });
     expect(conventionsFor("BAAI/bge-base-en-v1.5").pooling).toBe("cls");
     expect(prefixesFor("BAAI/bge-m3")).toEqual({});
+    expect(conventionsFor("Xenova/bge-m3").pooling).toBe("cls");
     expect(prefixesFor("nomic-ai/nomic-embed-text-v1.5")).toEqual({
       queryPrefix: "search_query: ",
       documentPrefix: "search_document: ",

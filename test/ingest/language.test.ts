@@ -3,13 +3,13 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { emptyLanguageCounts, languageWarning } from "../../src/ingest/language.js";
 import type { IngestSummary } from "../../src/ingest/sync.js";
-import { runIngest } from "../../src/tools/ingest.js";
+import { ingestTool, runIngest, toIngestOutput } from "../../src/tools/ingest.js";
 import { searchHandler } from "../../src/tools/search.js";
 import { runMrag } from "../helpers/cli.js";
 import { makeWorkspace, type Workspace } from "../helpers/workspace.js";
 
-// Paragraphs of Debian's Chinese and Japanese man pages (man-db, passwd, shadow's chsh, vim's xxd), the text
-// of eval/datasets/multilingual-small, and one English note.
+// Paragraphs of Debian's Chinese and Japanese man pages (man-db, passwd, shadow's chsh, vim's xxd; the first
+// three are also in examples/multilingual), and one English note.
 const FILES: Record<string, string> = {
   "zh-mandb.md":
     "# 索引\n\nmandb 用于初始化或手动更新 索引 数据库缓存。缓存包含与手册页系统当前状态相关的信息；保存在缓存中的这些信息被 man-db 工具用来提高速度和增强功能。\n",
@@ -54,9 +54,15 @@ describe("ingesting Chinese and Japanese text with the English builtin model", (
     expect(summary.languages.withoutDirection).toBeGreaterThanOrEqual(3);
     expect(summary.warnings).toHaveLength(1);
     const [warning] = summary.warnings;
-    expect(warning).toMatch(/^5 of 6 chunks written are not in English \(3 Chinese, 2 Japanese\)/);
+    expect(warning).toMatch(/^5 of 6 chunks written \(83%\) are not in English \(3 Chinese, 2 Japanese\)/);
     expect(warning).toContain("builtin embedding model is English-only");
     expect(warning).toContain("--embedder hf:<folder of multilingual-e5-small or bge-m3>");
+  });
+
+  it("puts the warning in the MCP ingest tool's result, structured and as text", () => {
+    const output = toIngestOutput(summary);
+    expect(output.warnings).toEqual(summary.warnings);
+    expect(ingestTool.render(output)).toContain(`\nwarning: ${summary.warnings[0]}`);
   });
 
   it("answers a dense query the model has no word for with no hits and a note, not an arbitrary order", async () => {
@@ -99,7 +105,7 @@ describe("the CLI says it on stderr", () => {
     const ingest = await runMrag(["ingest", "docs", "--store", ws.storeDir], { cwd: ws.dir });
     expect(ingest.code).toBe(0);
     expect(ingest.stdout).toMatch(/^6 added/);
-    expect(ingest.stderr).toMatch(/mrag warning: 5 of 6 chunks written are not in English/);
+    expect(ingest.stderr).toMatch(/mrag warning: 5 of 6 chunks written \(83%\) are not in English/);
     expect(ingest.stderr).toContain("--embedder hf:<folder of multilingual-e5-small or bge-m3>");
     const search = await runMrag(["search", ZH_QUERY, "--mode", "dense", "--store", ws.storeDir], { cwd: ws.dir });
     expect(search.code).toBe(0);
@@ -119,6 +125,18 @@ describe("languageWarning", () => {
     expect(
       languageWarning({ ...chinese, withoutDirection: 0 }, { embedder: "hf:/models/multilingual-e5-small" }),
     ).toBeUndefined();
+  });
+
+  it("leaves a few foreign chunks among many English ones to the builtin model, naming only those it could not embed", () => {
+    const few = { ...emptyLanguageCounts(), chunks: 100, byScript: { han: 4 }, withoutDirection: 0 };
+    expect(languageWarning(few, { embedder: "builtin" })).toBeUndefined();
+    expect(languageWarning({ ...few, byScript: { han: 5, hangul: 1 } }, { embedder: "builtin" })).toMatch(
+      /^6 of 100 chunks written \(6%\) are not in English \(5 Chinese, 1 Korean\)/,
+    );
+    expect(languageWarning({ ...few, withoutDirection: 3 }, { embedder: "builtin" })).toBe(
+      "3 of 100 chunks had no word the embedding model builtin knows: they get no dense ranking, only keyword " +
+        "search finds them",
+    );
   });
 
   it("names the chunks no model could embed, whatever the model", () => {

@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { KEYWORD_ANALYSIS_VERSION, segmentCjk } from "../keyword-text.js";
 
 /**
  * How a collection's BM25 input is analysed. Milvus 2.5+ and Zilliz Cloud have the built-in `english`
@@ -8,11 +9,21 @@ import { createRequire } from "node:module";
  * stemmed before it is written, every keyword query the same way, and the server only splits on spaces with its
  * `standard` tokenizer. Which one a collection uses is recorded in its `mrag.analyzer` property, so every later
  * reader analyses queries the way the rows were written.
+ *
+ * Chinese, Japanese and Korean: no server tokenizer mrag can count on segments them (Milvus Lite 3.x's
+ * `standard` keeps a run of Han or kana as one token, `jieba` needs a Python package and knows only Chinese;
+ * Milvus' `chinese`, `icu` and `lindera` are not in Lite), so mrag splits those runs itself before the text
+ * and the queries reach the server, as the embedded store does (keyword-text.ts: dictionary words for Chinese
+ * and Japanese, bigrams for Korean). The version of that analysis is recorded in `mrag.keyword_analysis`;
+ * collections created before it (no property) are read without it.
  */
 export type AnalyzerKind = "english" | "mrag-english";
 
 /** The property that records the analyzer; collections without it use the server's (no client analysis). */
 export const ANALYZER_PROPERTY = "mrag.analyzer";
+
+/** The property that records the keyword analysis version (CJK segmentation); absent: version 1, none. */
+export const KEYWORD_ANALYSIS_PROPERTY = "mrag.keyword_analysis";
 
 export const SERVER_ANALYZER_PARAMS: Record<AnalyzerKind, Record<string, unknown>> = {
   english: { type: "english" },
@@ -51,9 +62,19 @@ function englishStemmer(): Stemmer {
 /** Words: letters and digits, accents folded (as the embedded store's ASCII folding does). */
 const WORD = /[\p{L}\p{N}]+/gu;
 
-/** The English analysis done client-side: lowercase, fold accents, split, drop stop words, stem. */
-export function analyzeEnglish(text: string): string {
-  const folded = text.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase();
+/**
+ * The English analysis done client-side: lowercase, fold accents, split, drop stop words, stem. With
+ * `latinFolding` (keyword analysis 2), only the marks on Latin letters are dropped and the text is composed
+ * again, so Hangul syllables stay syllables and kana keep their voicing marks (が is not か); collections of
+ * keyword analysis 1 were written with every mark dropped.
+ */
+export function analyzeEnglish(text: string, latinFolding = false): string {
+  const decomposed = text.normalize("NFKD");
+  const folded = (
+    latinFolding
+      ? decomposed.replace(/(\p{Script=Latin})\p{M}+/gu, "$1").normalize("NFC")
+      : decomposed.replace(/\p{M}/gu, "")
+  ).toLowerCase();
   const stem = englishStemmer();
   const out: string[] = [];
   for (const match of folded.matchAll(WORD)) {
@@ -64,7 +85,13 @@ export function analyzeEnglish(text: string): string {
   return out.join(" ");
 }
 
-/** What the collection's text and queries go through before they reach the server. */
-export function clientAnalysis(kind: AnalyzerKind | undefined): (text: string) => string {
-  return kind === "mrag-english" ? analyzeEnglish : (text) => text;
+/**
+ * What the collection's text and queries go through before they reach the server: CJK segmentation from
+ * keyword analysis 2 on, then the English analysis where the server has none.
+ */
+export function clientAnalysis(kind: AnalyzerKind | undefined, keywordAnalysis: number): (text: string) => string {
+  if (kind === undefined) return (text) => text;
+  const cjk = keywordAnalysis >= KEYWORD_ANALYSIS_VERSION;
+  if (kind === "mrag-english") return cjk ? (text) => analyzeEnglish(segmentCjk(text), true) : analyzeEnglish;
+  return cjk ? (text) => segmentCjk(text) : (text) => text;
 }

@@ -214,6 +214,21 @@ export class MilvusCollection implements Collection {
     return rows;
   }
 
+  /** Whether no reader sees a row: one query of one row (hidden generations awaiting removal do not count). */
+  async isEmpty(): Promise<boolean> {
+    const visibility = await this.visibility();
+    const page = await this.call("reading chunks", () =>
+      this.ctx.client.query({
+        collection_name: this.physical,
+        filter: visibility ?? this.idAfter(undefined),
+        output_fields: [this.primaryKey],
+        limit: 1,
+        consistency_level: this.consistencyLevel,
+      }),
+    );
+    return (page.data ?? []).length === 0;
+  }
+
   private async deleteIds(ids: readonly string[]): Promise<number> {
     let deleted = 0;
     for (let i = 0; i < ids.length; i += ID_BATCH) {

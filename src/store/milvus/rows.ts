@@ -82,7 +82,7 @@ export function chunkToRow(layout: CollectionLayout, c: ChunkRecord, generation:
 
 /** Heading path + text for the BM25 input, cut (headings first) to the bytes the field holds. */
 function searchText(layout: CollectionLayout, c: ChunkRecord): string {
-  const analyze = clientAnalysis(layout.analyzer);
+  const analyze = clientAnalysis(layout.analyzer, layout.keywordAnalysis);
   const full = analyze(searchTextOf(c));
   const max = layout.maxLength.searchText;
   if (max === undefined || utf8Bytes(full) <= max) return full;

@@ -7,7 +7,8 @@ import {
   FunctionType,
 } from "@zilliz/milvus2-sdk-node";
 import { ModelMismatchError, StoreError } from "../../errors.js";
-import { ANALYZER_PROPERTY, type AnalyzerKind, SERVER_ANALYZER_PARAMS } from "./analyzer.js";
+import { KEYWORD_ANALYSIS_VERSION, LEGACY_KEYWORD_ANALYSIS } from "../keyword-text.js";
+import { ANALYZER_PROPERTY, type AnalyzerKind, KEYWORD_ANALYSIS_PROPERTY, SERVER_ANALYZER_PARAMS } from "./analyzer.js";
 import { FIELD_KEYS, type FieldKey, type FieldNames, OPTIONAL_FOR_WRITE, REQUIRED_FIELDS } from "./fields.js";
 import {
   GENERATION_FIELD,
@@ -131,6 +132,7 @@ export function createCollectionRequest(
       [PROPERTY.createdAt]: String(Date.now()),
       [GENERATION_PROPERTY]: serializeGenerationState(INITIAL_STATE),
       [ANALYZER_PROPERTY]: analyzer,
+      [KEYWORD_ANALYSIS_PROPERTY]: String(KEYWORD_ANALYSIS_VERSION),
     },
   };
 }
@@ -165,6 +167,8 @@ export interface CollectionLayout {
   bm25: boolean;
   /** How the BM25 input was analysed (undefined: by the server alone, e.g. a collection mrag did not create). */
   analyzer: AnalyzerKind | undefined;
+  /** The keyword analysis version its BM25 input was written with (analyzer.ts): 1 before CJK segmentation. */
+  keywordAnalysis: number;
 }
 
 function typeParam(field: FieldSchema, key: string): string | undefined {
@@ -287,6 +291,7 @@ export function inspectCollection(
     generations,
     bm25,
     analyzer: analyzerOf(props.get(ANALYZER_PROPERTY)),
+    keywordAnalysis: Number(props.get(KEYWORD_ANALYSIS_PROPERTY)) || LEGACY_KEYWORD_ANALYSIS,
   };
 }
 

@@ -58,7 +58,7 @@ export async function searchCollection(ctx: MilvusSearchContext, request: Search
   const state = await ctx.state();
   const filter = and([compileSearchFilter(valid.filter, f), state ? visibleExpression(state) : undefined]);
   const dense = valid.vector ? Array.from(valid.vector) : [];
-  const text = clientAnalysis(layout.analyzer)(valid.text ?? "");
+  const text = clientAnalysis(layout.analyzer, layout.keywordAnalysis)(valid.text ?? "");
   const what = `${valid.mode} search`;
   const branch = async (
     which: "dense" | "keyword",

@@ -3,6 +3,7 @@ import type { DescribeCollectionResponse, MilvusClient } from "@zilliz/milvus2-s
 import { LoadState } from "@zilliz/milvus2-sdk-node";
 import { ModelMismatchError, StoreBusyError, StoreError, UsageError } from "../../errors.js";
 import { silentLogger } from "../../log.js";
+import { KEYWORD_ANALYSIS_VERSION } from "../keyword-text.js";
 import type { Collection, CollectionMeta, OpenCollectionOptions, Store } from "../types.js";
 import { validateCollectionName, validateModelAndDimension } from "../validate.js";
 import { ANALYZER_PROPERTY, type AnalyzerKind, isUnsupportedAnalyzer } from "./analyzer.js";
@@ -198,8 +199,10 @@ export class MilvusStore implements Store {
       modelId: layout.modelId ?? options.modelId,
       dimension: layout.dimension,
       createdAt: layout.createdAt,
+      // mrag's own collections: their BM25 input is analysed by mrag too (analyzer.ts).
+      ...(layout.analyzer !== undefined ? { keywordAnalysis: layout.keywordAnalysis } : {}),
     };
-    return new MilvusCollection(meta, physical, layout, index, {
+    const collection = new MilvusCollection(meta, physical, layout, index, {
       client: this.client,
       errors: this.errors,
       consistency: this.options.consistency ?? "Strong",
@@ -207,6 +210,23 @@ export class MilvusStore implements Store {
       withWriteLock: (fn) => this.withWriteLock(fn),
       warn: (m) => this.warn(m),
     });
+    if (
+      options.create &&
+      layout.analyzer !== undefined &&
+      layout.keywordAnalysis < KEYWORD_ANALYSIS_VERSION &&
+      (await collection.isEmpty())
+    ) {
+      // An empty collection from before CJK segmentation is made again with it, as the embedded store does.
+      // Empty to its readers: with generations, deleted rows stay in the server's count a while.
+      await this.withWriteLock(async () => {
+        await this.errors.call(`dropping empty collection "${physical}"`, () =>
+          this.client.dropCollection({ collection_name: physical }),
+        );
+        await this.create(name, physical, options);
+      });
+      return this.openCollection(name, options);
+    }
+    return collection;
   }
 
   private async emptyMragCollection(described: DescribeCollectionResponse): Promise<boolean> {

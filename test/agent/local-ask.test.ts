@@ -104,8 +104,12 @@ describe("mrag ask --llm-preset local (built CLI, real store, real tiny model)",
       expect(usage.promptTokens + 256).toBeLessThanOrEqual(4096);
     }
     // Every call named an offered tool with parseable arguments (the loop's status "invalid" never happened):
-    // the grammar leaves the model no other choice.
-    for (const t of tools) expect(t.status, JSON.stringify(t)).toBe("ran");
+    // the grammar leaves the model no other choice. The one refusal allowed is the repeat guard's: this tiny
+    // model often repeats its first search word for word, which the loop does not run again.
+    for (const t of tools) {
+      if (t.status === "refused") expect(String(t.reason), JSON.stringify(t)).toMatch(/not run again/);
+      else expect(t.status, JSON.stringify(t)).toBe("ran");
+    }
     const start = z.object({ preset: z.literal("local"), baseUrl: z.literal("in-process") }).parse(events[0]);
     expect(start.preset).toBe("local");
 

@@ -127,6 +127,8 @@ interface Report {
   hotpotR10: number;
 }
 
+let reportsOn = true;
+
 async function report(
   name: string,
   st: Student,
@@ -137,8 +139,9 @@ async function report(
   k: number,
   heldOut: { enc: Encoded; idx: number[]; teacher: Float32Array; texts: string[] },
   values: { datasets: string; wordsim?: string | undefined },
-): Promise<Report> {
+): Promise<Report | null> {
   const d = st.dim;
+  if (!reportsOn) return null;
   const x = studentVectors(heldOut.enc, heldOut.idx, st.rows, d, factors);
   // without W the student is not in the teacher's space: no cosine to report
   const heldOutCosine = w && alpha === 1 ? meanCosine(x, heldOut.idx.length, d, w, k, heldOut.teacher) : Number.NaN;
@@ -212,9 +215,13 @@ async function main(): Promise<void> {
       whiten: { type: "string", default: "0" },
       "write-whiten": { type: "string", default: "0" },
       write: { type: "boolean", default: false },
+      "write-file": { type: "string" },
+      "write-identity": { type: "boolean", default: false },
+      "no-report": { type: "boolean", default: false },
     },
   });
   const root = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
+  reportsOn = !values["no-report"];
   const teacherDir = path.resolve(values.teacher ?? path.join(root, "models", "hf", "all-MiniLM-L6-v2"));
   if (!existsSync(path.join(teacherDir, "tokenizer.json"))) {
     throw new Error(`${teacherDir} is not a model folder; run node dist/scripts/model/prepare-minilm.js`);
@@ -308,14 +315,16 @@ async function main(): Promise<void> {
     }
   }
   if (values.write) {
-    const m = whitenAfter(
+    const m = values["write-identity"]
+      ? Float64Array.from({ length: st.dim * st.dim }, (_, i) => (i % (st.dim + 1) === 0 ? 1 : 0))
+      : whitenAfter(
       squareEquivalent(w, st.dim, k, Number(values["write-alpha"])),
       st.dim,
       xTrain,
       train.length,
       Number(values["write-whiten"]),
     );
-    const file = path.join(root, "scripts", "model", "minilm-projection.bin");
+    const file = path.resolve(values["write-file"] ?? path.join(root, "scripts", "model", "minilm-projection.bin"));
     writeProjection(file, {
       dimension: st.dim,
       vocabSize: st.vocab,

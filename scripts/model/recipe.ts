@@ -54,7 +54,7 @@ export const DISTILLED_RECIPE: Recipe = {
 };
 
 /** The recipe `npm run build:model` builds. */
-export const RECIPE: Recipe = BASE_RECIPE;
+export const RECIPE: Recipe = DISTILLED_RECIPE;
 
 /** Packages whose content goes into the model. */
 export const SOURCE_PACKAGES = [

@@ -5,8 +5,12 @@
  *
  *   node dist/scripts/build-model.js --without-projection --out /tmp/mrag-base   # the table to correct
  *   node dist/scripts/model/distill.js --base /tmp/mrag-base [--teacher models/hf/all-MiniLM-L6-v2]
- *     [--sentences 24000] [--passages 4000] [--lambda 1e-3] [--rounds 2] [--datasets /work/shared/datasets]
- *     [--wordsim <dir with simlex999.txt, wordsim353.tsv>] [--write]
+ *     [--sentences 24000] [--passages 4000] [--lambda 1e-3] [--rounds 1] [--epochs 4] [--alphas 1,0.5]
+ *     [--whiten 0,0.5] [--datasets /work/shared/datasets] [--wordsim <dir with simlex999.txt, wordsim353.tsv>]
+ *     [--no-report] [--write [--write-alpha 0.5] [--write-whiten 0.5] [--write-identity] [--write-file f]]
+ *
+ * The defaults reproduce the committed file: W fitted by ridge, one round of token weights, W refitted, then
+ * the inner products shrunk halfway towards the base table's (alpha 0.5) and the output half-whitened.
  *
  * Training text: scripts/model/distill-corpus.ts (READMEs under node_modules, /usr/share/doc, man pages,
  * Python docstrings; never the evaluation sets). Every tenth text is held out to report the fit. The teacher's
@@ -202,7 +206,7 @@ async function main(): Promise<void> {
       sentences: { type: "string", default: "24000" },
       passages: { type: "string", default: "4000" },
       lambda: { type: "string", default: "1e-3" },
-      rounds: { type: "string", default: "2" },
+      rounds: { type: "string", default: "1" },
       epochs: { type: "string", default: "4" },
       l2: { type: "string", default: "1e-3" },
       lr: { type: "string", default: "0.02" },
@@ -211,9 +215,9 @@ async function main(): Promise<void> {
       wordsim: { type: "string" },
       cache: { type: "string", default: "/tmp/mrag-distill" },
       alphas: { type: "string", default: "1,0.5" },
-      "write-alpha": { type: "string", default: "1" },
+      "write-alpha": { type: "string", default: "0.5" },
       whiten: { type: "string", default: "0" },
-      "write-whiten": { type: "string", default: "0" },
+      "write-whiten": { type: "string", default: "0.5" },
       write: { type: "boolean", default: false },
       "write-file": { type: "string" },
       "write-identity": { type: "boolean", default: false },
@@ -318,12 +322,12 @@ async function main(): Promise<void> {
     const m = values["write-identity"]
       ? Float64Array.from({ length: st.dim * st.dim }, (_, i) => (i % (st.dim + 1) === 0 ? 1 : 0))
       : whitenAfter(
-      squareEquivalent(w, st.dim, k, Number(values["write-alpha"])),
-      st.dim,
-      xTrain,
-      train.length,
-      Number(values["write-whiten"]),
-    );
+          squareEquivalent(w, st.dim, k, Number(values["write-alpha"])),
+          st.dim,
+          xTrain,
+          train.length,
+          Number(values["write-whiten"]),
+        );
     const file = path.resolve(values["write-file"] ?? path.join(root, "scripts", "model", "minilm-projection.bin"));
     writeProjection(file, {
       dimension: st.dim,

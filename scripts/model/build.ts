@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { writeStaticEmbeddingOnnx } from "./onnx.js";
+import { applyProjection, readProjection, vocabularySha256 } from "./projection.js";
 import { type Recipe, type RecipeInputs, recipeHash, sha256 } from "./recipe.js";
 import { buildTable } from "./table.js";
 import { embedWithTeacher, TEACHER_DIMENSION } from "./teacher.js";
@@ -42,7 +43,7 @@ export interface Manifest {
   normalize: true;
   recipeHash: string;
   recipe: Recipe;
-  inputs: { packages: Record<string, string>; technicalWordsSha256: string };
+  inputs: { packages: Record<string, string>; technicalWordsSha256: string; projectionSha256?: string };
   vocabulary: Record<EntryKind, number>;
   tokenizer: string;
   pcaExplainedVariance: number;
@@ -159,6 +160,8 @@ export interface WriteOptions {
   /** Columns of `teacher` (default: USE-lite's 512). */
   teacherDim?: number;
   inputs: RecipeInputs;
+  /** Package root, where `recipe.projection` is found (needed when the recipe has one). */
+  root?: string;
   log: (msg: string) => void;
 }
 
@@ -168,10 +171,26 @@ export async function writeModel(opts: WriteOptions): Promise<Manifest> {
   const { entries, log } = opts;
   const table = await buildTable(entries, opts.teacher, opts.teacherDim ?? TEACHER_DIMENSION, recipe.table, log);
   const tokens = entries.map((e) => e.token);
+  if (recipe.projection) {
+    if (!opts.root) throw new Error("writeModel: the recipe has a projection file but no package root was given");
+    const t0 = performance.now();
+    const projection = readProjection(path.join(opts.root, recipe.projection));
+    if (projection.vocabSha256 !== vocabularySha256(tokens)) {
+      throw new Error(
+        `${recipe.projection} was fitted to another vocabulary; re-run node dist/scripts/model/distill.js --write`,
+      );
+    }
+    const projected = applyProjection(table.table, table.scales, table.dimension, projection);
+    table.table = projected.table;
+    table.scales = projected.scales;
+    log(`projection ${recipe.projection} applied (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  }
   const hash = recipeHash(opts.inputs);
   const doc =
     `${recipe.name} v${recipe.version}: static embeddings distilled from Universal Sentence Encoder lite over a ` +
-    `${entries.length}-token WordPiece vocabulary; last_hidden_state is the weighted token vector, mean-pool and normalise it.`;
+    `${entries.length}-token WordPiece vocabulary` +
+    (recipe.projection ? ", corrected towards all-MiniLM-L6-v2 sentence embeddings" : "") +
+    "; last_hidden_state is the weighted token vector, mean-pool and normalise it.";
   const onnx = writeStaticEmbeddingOnnx({
     table: table.table,
     scales: table.scales,
@@ -219,7 +238,11 @@ export async function writeModel(opts: WriteOptions): Promise<Manifest> {
     normalize: true,
     recipeHash: hash,
     recipe,
-    inputs: { packages: opts.inputs.packages, technicalWordsSha256: opts.inputs.technicalWordsSha256 },
+    inputs: {
+      packages: opts.inputs.packages,
+      technicalWordsSha256: opts.inputs.technicalWordsSha256,
+      ...(opts.inputs.projectionSha256 ? { projectionSha256: opts.inputs.projectionSha256 } : {}),
+    },
     vocabulary: counts,
     tokenizer:
       "WordPiece over lowercased, accent-stripped text split on whitespace and punctuation (BertNormalizer + " +

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { findPackageRoot, loadSources, technicalWordsFile, writeModel } from "./build.js";
 import { type EmbedFn, evaluateHotpot, evaluateMilvus } from "./evaluate.js";
-import { RECIPE, type Recipe, recipeInputs, sha256 } from "./recipe.js";
+import { BASE_RECIPE, DISTILLED_RECIPE, RECIPE, type Recipe, recipeInputs, sha256 } from "./recipe.js";
 import { embedWithTeacher, TEACHER_DIMENSION } from "./teacher.js";
 import { buildVocabulary, type VocabEntry } from "./vocab.js";
 
@@ -24,14 +24,19 @@ interface Variant {
   recipe: Recipe;
 }
 
+/** A change of the version-1 table (BASE_RECIPE: no projection, which is fitted to that vocabulary and table). */
 function variant(name: string, patch: (r: Recipe) => void): Variant {
-  const recipe = structuredClone(RECIPE);
+  const recipe = structuredClone(BASE_RECIPE);
   patch(recipe);
   return { name, recipe };
 }
 
 export const VARIANTS: Variant[] = [
-  variant("chosen: PCA-256 whitened, SIF 3e-3, stopwords, unit rows, pieces x0.1", () => {}),
+  {
+    name: "v2: v1 + MiniLM sentence-level projection and token weights",
+    recipe: structuredClone(DISTILLED_RECIPE),
+  },
+  variant("v1: PCA-256 whitened, SIF 3e-3, stopwords, unit rows, pieces x0.1", () => {}),
   variant("512-d (PCA rotation, whitened)", (r) => {
     r.table.pcaDimension = 512;
   }),
@@ -193,7 +198,8 @@ async function main(): Promise<void> {
       outDir: dir,
       entries,
       teacher: teacherRows(entries, cache),
-      inputs: recipeInputs(v.recipe, technicalWordsFile(root)),
+      inputs: recipeInputs(v.recipe, technicalWordsFile(root), root),
+      root,
       log,
     });
     const { embed, dispose } = await pipelineEmbedder(dir);

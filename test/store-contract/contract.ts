@@ -103,6 +103,24 @@ export function runStoreContract(
         }
       });
 
+      it("a collection built by an earlier builtin model version is told to re-index, not to switch back", async () => {
+        const old = await store.openCollection("builtin_v1", {
+          modelId: "builtin:mrag-static-en@1",
+          dimension: DIM,
+          create: true,
+        });
+        await old.replaceSources([{ source: "a.md", chunks: makeSource("a.md", 2, DIM) }]);
+        const error = await store
+          .openCollection("builtin_v1", { modelId: "builtin:mrag-static-en@2", dimension: DIM, create: false })
+          .catch((e: unknown) => e as Error);
+        expect(error).toBeInstanceOf(ModelMismatchError);
+        const message = (error as Error).message;
+        expect(message).toContain("builtin:mrag-static-en@1 is an earlier version of the builtin model");
+        expect(message).toContain("builtin:mrag-static-en@2");
+        expect(message).toMatch(/mrag delete --all.*mrag ingest/);
+        expect(message).not.toMatch(/--embedder builtin:/);
+      });
+
       it("collection names are validated", async () => {
         for (const bad of ["", "a b", "x/y", "../up", "a".repeat(65), "naïve", "a.b"]) {
           await expect(open(true, bad)).rejects.toBeInstanceOf(UsageError);

@@ -1,6 +1,8 @@
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
-import { UsageError } from "../../errors.js";
+import { ModelMismatchError, UsageError } from "../../errors.js";
+import type { Collection } from "../../store/types.js";
+import type { MragContext } from "../../tools/context.js";
 import { printJson, withContext } from "../shared.js";
 
 interface DeleteFlags {
@@ -18,6 +20,24 @@ async function confirmOnTerminal(question: string): Promise<boolean> {
     return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
   } finally {
     rl.close();
+  }
+}
+
+/**
+ * The configured collection. With --all, one built by another embedding model is opened with the model it
+ * records: emptying it needs no vectors, and it is the way to re-index after the builtin model was upgraded
+ * (the earlier version cannot be switched back to). The next `mrag ingest` then adopts the empty collection.
+ */
+async function openForDelete(context: MragContext, all: boolean): Promise<Collection> {
+  try {
+    return await context.collection({ create: false });
+  } catch (error) {
+    if (!all || !(error instanceof ModelMismatchError)) throw error;
+    const store = await context.store();
+    const name = context.config.collection;
+    const meta = (await store.listCollections()).find((c) => c.name === name);
+    if (!meta) throw error;
+    return store.openCollection(name, { modelId: meta.modelId, dimension: meta.dimension, create: false });
   }
 }
 
@@ -46,7 +66,7 @@ export function registerDeleteCommand(program: Command): void {
         ? { all: true }
         : { prefix: target, stringPrefix: flags.stringPrefix ?? false };
       const result = await withContext(command, {}, async (context) => {
-        const collection = await context.collection({ create: false });
+        const collection = await openForDelete(context, flags.all === true);
         const planned = await matchSources(collection, selector);
         if (planned.length === 0) {
           if (flags.all) return { sources: [], chunks: 0 };

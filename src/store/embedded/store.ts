@@ -5,6 +5,7 @@ import { isMragError, ModelMismatchError, StoreDamagedError, StoreError, UsageEr
 import { storeFailure } from "../diagnose.js";
 import { KEYWORD_ANALYSIS_VERSION, keywordAnalysis, LEGACY_KEYWORD_ANALYSIS } from "../keyword-text.js";
 import { DEFAULT_LOCK_WAIT_MS, FileLock } from "../lock.js";
+import { builtinUpgradeAdvice } from "../model-mismatch.js";
 import type { Collection, CollectionMeta, OpenCollectionOptions, Store } from "../types.js";
 import { validateCollectionName, validateModelAndDimension } from "../validate.js";
 import { EmbeddedCollection } from "./collection.js";
@@ -72,12 +73,14 @@ function toMeta(name: string, c: MarkerCollection): CollectionMeta {
 }
 
 function mismatchError(location: string, name: string, stored: MarkerCollection, asked: OpenCollectionOptions) {
+  const advice =
+    builtinUpgradeAdvice(stored.modelId, asked.modelId) ??
+    `Switch back with \`--embedder ${stored.modelId}\`, or re-index: \`mrag delete --all\` then \`mrag ingest\` again, ` +
+      "or ingest into another `--collection` or `--store`.";
   return new ModelMismatchError(
     `collection "${name}" in ${location} was built with embedding model ${stored.modelId} ` +
       `(${stored.dimension}-d vectors), but ${asked.modelId} (${asked.dimension}-d) was asked for; ` +
-      "vectors from different models cannot be compared. Switch back with " +
-      `\`--embedder ${stored.modelId}\`, or re-index: \`mrag delete --all\` then \`mrag ingest\` again, ` +
-      "or ingest into another `--collection` or `--store`.",
+      `vectors from different models cannot be compared. ${advice}`,
   );
 }
 

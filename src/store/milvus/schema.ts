@@ -8,6 +8,7 @@ import {
 } from "@zilliz/milvus2-sdk-node";
 import { ModelMismatchError, StoreError } from "../../errors.js";
 import { KEYWORD_ANALYSIS_VERSION, LEGACY_KEYWORD_ANALYSIS } from "../keyword-text.js";
+import { builtinUpgradeAdvice } from "../model-mismatch.js";
 import { ANALYZER_PROPERTY, type AnalyzerKind, KEYWORD_ANALYSIS_PROPERTY, SERVER_ANALYZER_PARAMS } from "./analyzer.js";
 import { FIELD_KEYS, type FieldKey, type FieldNames, OPTIONAL_FOR_WRITE, REQUIRED_FIELDS } from "./fields.js";
 import {
@@ -258,8 +259,9 @@ export function inspectCollection(
     throw new ModelMismatchError(
       `collection "${name}" in ${where} was built with ${built}, but ${asked.modelId} ` +
         `(${asked.dimension}-d) was asked for; vectors from different models cannot be compared. ` +
-        (modelId ? `Switch back with \`--embedder ${modelId}\`, or ` : "Use the embedder that built it, or ") +
-        "ingest into another --collection (or migrate: see docs/milvus.md).",
+        ((modelId ? builtinUpgradeAdvice(modelId, asked.modelId) : null) ??
+          (modelId ? `Switch back with \`--embedder ${modelId}\`, or ` : "Use the embedder that built it, or ") +
+            "ingest into another --collection (or migrate: see docs/milvus.md)."),
     );
   }
   const bm25Input = present.has("searchText") ? fields.searchText : fields.text;

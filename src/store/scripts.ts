@@ -1,7 +1,8 @@
 /**
- * Which writing systems a text uses, by Unicode script property: the detection the ingest warning for text the
- * English-only builtin model cannot embed is to use (issue 15; not wired into ingest yet). The keyword analysis
- * (keyword-text.ts) matches its runs with its own patterns, since it needs whole runs, not counts.
+ * Which writing systems a text uses, by Unicode script property: what the ingest warning for text the English-only
+ * builtin model cannot embed counts (src/ingest/language.ts), and how much of a query that model reads
+ * (tools/search.ts). The keyword analysis (keyword-text.ts) matches its runs with its own patterns, since it needs
+ * whole runs, not counts.
  */
 export const SCRIPTS = [
   "latin",
@@ -94,4 +95,18 @@ export function dominantScript(text: string): Script | undefined {
     }
   }
   return best;
+}
+
+/**
+ * The share of `text`'s letters in Latin script, a Han, kana or Hangul letter weighted as three Latin ones (as in
+ * `dominantScript`); 1 for a text without letters. For an English-only model this is how much of a query it can
+ * read at all.
+ */
+export function latinShare(text: string): number {
+  const counts = scriptCounts(text);
+  let total = 0;
+  for (const script of SCRIPTS) {
+    total += (counts[script] ?? 0) * (script === "han" || script === "kana" || script === "hangul" ? 3 : 1);
+  }
+  return total === 0 ? 1 : (counts.latin ?? 0) / total;
 }

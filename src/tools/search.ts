@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { isZeroVector } from "../embed/vector.js";
+import { latinShare } from "../store/scripts.js";
 import { MAX_K, SEARCH_MODES, SearchFilterSchema, type SearchHit } from "../store/types.js";
 import type { MragContext } from "./context.js";
 import { lineRange } from "./format.js";
@@ -130,6 +131,17 @@ export function denseWeightFor(embedder: string): number {
   return embedder === "builtin" ? 0.5 : 1;
 }
 
+/**
+ * The dense weight for one hybrid query. The builtin model reads Latin-script words only: of a Chinese question
+ * with one option name in it, its vector is that option name, so its ranking counts for the share of the query it
+ * read (on the zh/ja/ko set, a full weight made hybrid rank below keyword alone). Other models are taken at
+ * their word.
+ */
+export function queryDenseWeight(embedder: string, configured: number | undefined, query: string): number {
+  const weight = configured ?? denseWeightFor(embedder);
+  return embedder === "builtin" ? weight * latinShare(query) : weight;
+}
+
 const UNDIRECTED_NOTE =
   "The embedding model knows none of the query's words (the builtin model is English-only; a multilingual " +
   "`embedder` such as hf:<folder of multilingual-e5-small> ranks other languages).";
@@ -160,7 +172,7 @@ async function runSearch(context: MragContext, given: z.output<typeof SearchInpu
     ...(vector ? { vector } : {}),
     ...(input.filter ? { filter: input.filter } : {}),
     ...(input.mode === "hybrid"
-      ? { denseWeight: context.config.search.denseWeight ?? denseWeightFor(context.config.embedder) }
+      ? { denseWeight: queryDenseWeight(context.config.embedder, context.config.search.denseWeight, input.query) }
       : {}),
   });
   const hits = rerank ? await rerankHits(context, input.query, fused, input.k) : fused;

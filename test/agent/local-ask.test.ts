@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
+import { callKey } from "../../src/agent/calls.js";
 import { runMrag } from "../helpers/cli.js";
 import { requireTestModel, TEST_LOCAL_ENV } from "../helpers/local-model.js";
 import { FAQ_FIXTURE } from "../helpers/workspace.js";
@@ -107,10 +108,12 @@ describe("mrag ask --llm-preset local (built CLI, real store, real tiny model)",
     // the grammar leaves the model no other choice. The one refusal allowed is the repeat guard's: this tiny
     // model often repeats its first search word for word, which the loop does not run again.
     // The trace carries no reason, so a refusal counts as the guard's only when a call that ran had the same
-    // tool and arguments.
-    const ran = tools.filter((t) => t.status === "ran").map(callKey);
+    // tool and arguments, compared by the guard's own key.
+    const keyOf = (t: Record<string, unknown>) =>
+      callKey(String(t.name), z.record(z.string(), z.unknown()).parse(t.arguments));
+    const ran = tools.filter((t) => t.status === "ran").map(keyOf);
     for (const t of tools) {
-      if (t.status === "refused") expect(ran, JSON.stringify(t)).toContain(callKey(t));
+      if (t.status === "refused") expect(ran, JSON.stringify(t)).toContain(keyOf(t));
       else expect(t.status, JSON.stringify(t)).toBe("ran");
     }
     const start = z.object({ preset: z.literal("local"), baseUrl: z.literal("in-process") }).parse(events[0]);
@@ -137,17 +140,3 @@ describe("mrag ask --llm-preset local (built CLI, real store, real tiny model)",
   }, 960_000);
 });
 
-/** A call's tool and arguments, keys sorted at every level (the repeat guard ignores their order). */
-function callKey(t: Record<string, unknown>): string {
-  const sorted = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(sorted)
-      : v !== null && typeof v === "object"
-        ? Object.fromEntries(
-            Object.entries(v as Record<string, unknown>)
-              .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-              .map(([k, x]) => [k, sorted(x)]),
-          )
-        : v;
-  return JSON.stringify([t.name, sorted(t.arguments)]);
-}

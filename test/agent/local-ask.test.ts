@@ -139,4 +139,3 @@ describe("mrag ask --llm-preset local (built CLI, real store, real tiny model)",
     expect(wallMs).toBeLessThan(900_000);
   }, 960_000);
 });
-
